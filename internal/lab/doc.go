@@ -1,0 +1,70 @@
+// Package lab is the project's one network + QEMU test lab: every
+// end-to-end test boots real firmware (SeaBIOS + iPXE, OVMF) or a real
+// Debian kernel in QEMU, on a private network made of Linux network
+// namespaces, and watches the serial console. It is internal: an API for
+// this module's tests, kept small and stable.
+//
+// # Pieces
+//
+//   - [CacheDir]: where downloads live ($NETBOOT_LAB_CACHE or
+//     <module root>/.cache/lab, git-ignored). Entries are keyed by Debian
+//     package versions, so re-runs are fast and upgrades refetch.
+//   - [Require], [RequireRoot]: skip a test with the Debian package to
+//     install when a tool is missing, or when not root.
+//   - [Kernel]: a Debian linux-image-*-amd64 fetched with `apt-get download`
+//     and unpacked with `dpkg-deb -x` into the cache; nothing is installed
+//     on the host. modules.dep is generated with depmod when the package
+//     leaves it to its postinst.
+//   - [Initramfs]: a gzip newc cpio image written in pure Go: static busybox
+//     with applet symlinks, an /init shell script ([Prelude] + your body +
+//     [Epilogue]), extra files, host binaries with the shared libraries ldd
+//     reports, and kernel modules with their dependencies in load order
+//     (decompressed, because busybox insmod may not read .ko.xz).
+//   - [Machine], [VM], [Boot]: QEMU x86_64 with BIOS or UEFI firmware,
+//     kernel/initrd, NICs on tap devices with chosen MAC/model/ROM, disks and
+//     extra arguments; serial console captured in memory and to a file;
+//     [VM.WaitFor] a marker with a context deadline; [VM.Stop] kills by PID.
+//   - [Accel]: "kvm" only if a kernel really boots under KVM within ten
+//     seconds (on these hosts /dev/kvm exists but guests hang), else "tcg";
+//     probed once per host boot and remembered in the cache.
+//   - [NewNet]: namespaces named with a per-run prefix (nbl<random>): a
+//     "lan" namespace holding bridge br0 and the tap devices QEMU uses, and
+//     host namespaces (the server, 10.77.0.1/24 by default) connected to the
+//     bridge by veth pairs. Commands run inside with `ip netns exec`; Go code
+//     runs inside with [InNetns], which pins a goroutine to an OS thread and
+//     setns(2)s it. Sockets keep the namespace they were created in, so a
+//     server can Listen inside and Serve from any goroutine.
+//   - [Host.StartRA]: sends IPv6 Router Advertisements with router lifetime
+//     0, which ends iPXE's 13–16 s wait for an IPv6 router after DHCP.
+//
+// # Typical test
+//
+//	k := lab.Kernel(t)
+//	rd := lab.NewInitramfs(`echo "marker: $(cat /sys/firmware/ibft/initiator/initiator-name)"`)
+//	if err := rd.AddModules(k, "iscsi_ibft"); err != nil { t.Fatal(err) }
+//	vm := lab.Boot(t, lab.Machine{Kernel: k.Vmlinuz, Initrd: rd.Build(t),
+//		Args: []string{"-acpitable", "file=" + table}})
+//	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+//	defer cancel()
+//	if _, err := vm.WaitFor(ctx, "marker:"); err != nil { t.Fatal(err) }
+//
+// A network boot adds a [Net]: start servers in n.Server (with
+// [Host.Start] for a process, or [Host.Listen] for an in-process Go
+// server), create a tap with [Net.AddTap], and boot a Machine with
+// Netns: n.LAN and a NIC on that tap.
+//
+// # Timing on the development hosts (TCG, 2 cores)
+//
+// A kernel + busybox initramfs boots to its marker in about 6–8 s; the
+// guest's serial output is the only clock the tests rely on, and every wait
+// is bounded by a context. Tests never assert durations.
+//
+// # Firmware facts the lab encodes
+//
+//   - SeaBIOS and iPXE print to VGA; the lab passes
+//     -fw_cfg name=etc/sercon-port,file=<0x3f8 LE> so both appear on serial
+//     (Machine.NoSercon turns it off).
+//   - QEMU's NIC ROMs in ipxe-qemu are iPXE; NIC.ROM = [NoROM] disables the
+//     ROM so OVMF's own PXE client drives a virtio-net card.
+//   - -no-reboot makes a guest poweroff, reboot or panic end QEMU.
+package lab
