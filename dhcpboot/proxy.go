@@ -1,0 +1,254 @@
+package dhcpboot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+)
+
+// PXEServerPort is the PXE boot server port (PXE 2.1 "BINL"), where
+// firmware asks for its boot file after a proxy offer without one.
+const PXEServerPort = 4011
+
+// ErrServerClosed is returned by the Serve methods after Shutdown or Close.
+var ErrServerClosed = errors.New("dhcpboot: server closed")
+
+// ProxyServer is a proxyDHCP server (PXE 2.1): it runs beside an existing
+// DHCP server that hands out addresses, and answers only network-boot
+// clients with their boot file — never with an address.
+//
+//   - Port 67: a boot client's DISCOVER gets an OFFER with yiaddr 0, option
+//     54 = Addr, option 60 "PXEClient" and the boot file (BIOS PXE ROMs,
+//     iPXE) or, for UEFI PXE, no file so the firmware asks on 4011.
+//   - Port 4011: the client's REQUEST gets an ACK with siaddr and the file,
+//     sent from source port 4011 to the client's address and port (iPXE
+//     drops 4011 answers from other ports).
+//
+// Everything else (ordinary clients, REQUESTs meant for the DHCP server,
+// garbage) gets silence. ListenAndServe binds to one interface with
+// SO_BINDTODEVICE and SO_REUSEADDR/SO_REUSEPORT, so it can run on the same
+// host as dnsmasq, Kea or ISC dhcpd (broadcast DISCOVERs reach both
+// sockets; each answers its own part).
+//
+// The reply logic is the pure method Reply; the socket code only moves
+// bytes.
+type ProxyServer struct {
+	// Interface is the network interface to serve on ("eth0"). Required by
+	// ListenAndServe.
+	Interface string
+	// Addr is this server's IPv4 address on Interface: the server
+	// identifier (option 54) of every answer, and siaddr when the policy
+	// gives no NextServer. Required.
+	Addr netip.Addr
+	// Policy decides each boot client's file. Required.
+	Policy Policy
+	// DisableBootServer stops ListenAndServe from listening on port 4011.
+	// UEFI PXE clients then get no boot file.
+	DisableBootServer bool
+	// Logger: one debug line per answer, warnings for send errors. Nil:
+	// silent.
+	Logger *slog.Logger
+	// OnReply, if set, is called for each answer before it is sent (port 67
+	// or 4011). It must not modify or keep resp.
+	OnReply func(c *Client, port int, resp *dhcpv4.DHCPv4)
+
+	mu     sync.Mutex
+	conns  []net.PacketConn
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// Reply returns the answer to req received on port (67 or 4011), or nil
+// when the server must stay silent. It does no I/O.
+func (p *ProxyServer) Reply(ctx context.Context, req *dhcpv4.DHCPv4, port int) *dhcpv4.DHCPv4 {
+	c, ok := Classify(req)
+	if !ok || !p.Addr.Is4() {
+		return nil
+	}
+	self := net.IP(p.Addr.AsSlice())
+	var mt dhcpv4.MessageType
+	var mode Mode
+	switch port {
+	case dhcpv4.ServerPort:
+		switch c.MessageType {
+		case dhcpv4.MessageTypeDiscover:
+			mt, mode = dhcpv4.MessageTypeOffer, ModeProxyOffer
+		case dhcpv4.MessageTypeRequest:
+			// Only a REQUEST that selects us (a few ROMs do); REQUESTs for
+			// the address server are not ours to answer.
+			if sid := req.ServerIdentifier(); sid == nil || !sid.Equal(self) {
+				return nil
+			}
+			mt, mode = dhcpv4.MessageTypeAck, ModeProxyOffer
+		default:
+			return nil
+		}
+	case PXEServerPort:
+		if c.MessageType != dhcpv4.MessageTypeRequest && c.MessageType != dhcpv4.MessageTypeInform {
+			return nil
+		}
+		mt, mode = dhcpv4.MessageTypeAck, ModeBootServer
+	default:
+		return nil
+	}
+	h := Handler{Policy: p.Policy, Logger: p.Logger}
+	resp, err := dhcpv4.NewReplyFromRequest(req,
+		dhcpv4.WithMessageType(mt),
+		dhcpv4.WithServerIP(self),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(self)),
+		dhcpv4.WithYourIP(net.IPv4zero),
+	)
+	if err != nil {
+		return nil
+	}
+	resp.Options.Del(dhcpv4.OptionClientIdentifier)
+	ok, err = h.answerClient(ctx, req, resp, &c, mode)
+	if !ok || err != nil {
+		return nil
+	}
+	if p.OnReply != nil {
+		p.OnReply(&c, port, resp)
+	}
+	return resp
+}
+
+// ListenAndServe opens UDP port 67 (and 4011 unless DisableBootServer) on
+// Interface and serves until Shutdown or Close. Binding port 67 and
+// SO_BINDTODEVICE need CAP_NET_BIND_SERVICE and CAP_NET_RAW (or root).
+func (p *ProxyServer) ListenAndServe() error {
+	if p.Interface == "" {
+		return errors.New("dhcpboot: ProxyServer.Interface is required")
+	}
+	c67, err := server4.NewIPv4UDPConn(p.Interface, &net.UDPAddr{Port: dhcpv4.ServerPort})
+	if err != nil {
+		return fmt.Errorf("dhcpboot: proxy port 67 on %s: %w", p.Interface, err)
+	}
+	var c4011 net.PacketConn
+	if !p.DisableBootServer {
+		c, err := server4.NewIPv4UDPConn(p.Interface, &net.UDPAddr{Port: PXEServerPort})
+		if err != nil {
+			c67.Close()
+			return fmt.Errorf("dhcpboot: proxy port 4011 on %s: %w", p.Interface, err)
+		}
+		c4011 = c
+	}
+	return p.Serve(c67, c4011)
+}
+
+// Serve answers on conn67 (proxy offers) and conn4011 (boot server; may be
+// nil) until Shutdown or Close, then returns ErrServerClosed. The conns are
+// closed on return.
+func (p *ProxyServer) Serve(conn67, conn4011 net.PacketConn) error {
+	if !p.Addr.Is4() {
+		return errors.New("dhcpboot: ProxyServer.Addr must be an IPv4 address")
+	}
+	if p.Policy == nil {
+		return errors.New("dhcpboot: ProxyServer.Policy is required")
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		conn67.Close()
+		if conn4011 != nil {
+			conn4011.Close()
+		}
+		return ErrServerClosed
+	}
+	type pc struct {
+		c    net.PacketConn
+		port int
+	}
+	list := []pc{{conn67, dhcpv4.ServerPort}}
+	if conn4011 != nil {
+		list = append(list, pc{conn4011, PXEServerPort})
+	}
+	for _, l := range list {
+		p.conns = append(p.conns, l.c)
+	}
+	p.wg.Add(len(list))
+	p.mu.Unlock()
+
+	errs := make(chan error, len(list))
+	for _, l := range list {
+		go func() {
+			defer p.wg.Done()
+			errs <- p.serveConn(l.c, l.port)
+		}()
+	}
+	err := <-errs
+	p.Close()
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return ErrServerClosed
+	}
+	return err
+}
+
+func (p *ProxyServer) serveConn(conn net.PacketConn, port int) error {
+	buf := make([]byte, 4096)
+	ctx := context.Background()
+	for {
+		n, peer, err := conn.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		req, err := dhcpv4.FromBytes(buf[:n])
+		if err != nil {
+			continue
+		}
+		resp := p.Reply(ctx, req, port)
+		if resp == nil {
+			continue
+		}
+		dst := ReplyAddr(req, resp)
+		if port == PXEServerPort {
+			// Answer where the request came from: iPXE and EDK2 expect the
+			// 4011 reply at their source address and port.
+			if u, ok := peer.(*net.UDPAddr); ok && u.IP != nil && !u.IP.IsUnspecified() {
+				dst = u
+			}
+		}
+		if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil && p.Logger != nil {
+			p.Logger.Warn("dhcpboot: proxy send failed", "dst", dst.String(), "err", err)
+		}
+	}
+}
+
+// Close stops the server at once.
+func (p *ProxyServer) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	conns := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	var first error
+	for _, c := range conns {
+		if err := c.Close(); err != nil && first == nil && !errors.Is(err, net.ErrClosed) {
+			first = err
+		}
+	}
+	return first
+}
+
+// Shutdown stops the server and waits for its goroutines to finish, or for
+// ctx to end.
+func (p *ProxyServer) Shutdown(ctx context.Context) error {
+	err := p.Close()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
