@@ -1,0 +1,6 @@
+//go:build !linux
+
+package cow
+
+func (o osFile) Datasync() error          { return o.f.Sync() }
+func (o osFile) Punch(off, n int64) error { return writeZeros(o, off, n) }
