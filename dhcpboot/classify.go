@@ -214,8 +214,15 @@ func Classify(req *dhcpv4.DHCPv4) (Client, bool) {
 	if v := opts.Get(dhcpv4.OptionClientNetworkInterfaceIdentifier); len(v) == 3 {
 		c.NDI = NDI{Type: v[0], Major: v[1], Minor: v[2]}
 	}
-	if opts.Has(dhcpv4.OptionUserClassInformation) {
-		for _, u := range req.UserClass() {
+	if v := opts.Get(dhcpv4.OptionUserClassInformation); len(v) > 0 {
+		var ucs []string
+		if int(v[0])+1 > len(v) {
+			// Cannot be RFC 3004 tuples: the raw form iPXE and gPXE send.
+			ucs = []string{string(v)}
+		} else {
+			ucs = req.UserClass()
+		}
+		for _, u := range ucs {
 			u = strings.TrimRight(u, "\x00")
 			if u != "" {
 				c.UserClasses = append(c.UserClasses, u)

@@ -1,0 +1,65 @@
+package dhcpboot
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+func benchRequests(b *testing.B) map[string]*dhcpv4.DHCPv4 {
+	return map[string]*dhcpv4.DHCPv4{
+		"bios":  wire(b, vendorCl(biosVC), arch(0, 0), gen(97, uuid97), prl6667),
+		"uefi":  wire(b, vendorCl(uefiVC), arch(0, 7), gen(97, uuid97), prl6667),
+		"ipxe":  wire(b, vendorCl(biosVC), arch(0, 0), userRaw("iPXE"), gen(175, ipxe175), prl6667),
+		"plain": wire(b, vendorCl("udhcp 1.36.1")),
+	}
+}
+
+func BenchmarkClassify(b *testing.B) {
+	for name, req := range benchRequests(b) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Classify(req)
+			}
+		})
+	}
+}
+
+// BenchmarkHandler4 measures classify + Chainload + reply writing on a
+// prepared reply (what an embedding server pays per request).
+func BenchmarkHandler4(b *testing.B) {
+	h := Handler4(&Chainload{
+		TFTPServer: netip.MustParseAddr("10.0.0.1"),
+		Script:     "http://10.0.0.1/boot.ipxe",
+	})
+	for name, req := range benchRequests(b) {
+		b.Run(name, func(b *testing.B) {
+			resp, _ := dhcpv4.NewReplyFromRequest(req)
+			b.ReportAllocs()
+			for b.Loop() {
+				h(req, resp)
+			}
+		})
+	}
+}
+
+// BenchmarkProxyReply measures a full proxyDHCP answer: parse the request
+// bytes, decide, build and serialise the reply.
+func BenchmarkProxyReply(b *testing.B) {
+	p := &ProxyServer{Addr: netip.MustParseAddr("10.0.0.2"), Policy: &Chainload{TFTPServer: netip.MustParseAddr("10.0.0.1"), Script: "http://10.0.0.1/boot.ipxe"}}
+	for name, req := range benchRequests(b) {
+		raw := req.ToBytes()
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r, _ := dhcpv4.FromBytes(raw)
+				if out := p.Reply(context.Background(), r, 67); out != nil {
+					_ = out.ToBytes()
+				}
+			}
+		})
+	}
+}
