@@ -1,0 +1,5 @@
+//go:build !unix
+
+package tftpserve
+
+const openNonblock = 0
