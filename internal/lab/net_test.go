@@ -1,0 +1,116 @@
+package lab_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/netbootkit/netboot/internal/lab"
+)
+
+// serveScript serves an iPXE script at /boot.ipxe from the server namespace
+// and returns the URL.
+func serveScript(t *testing.T, n *lab.Net, script string) string {
+	t.Helper()
+	l, err := n.Server.Listen("tcp4", n.Server.IP().String()+":8080")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/boot.ipxe" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, script)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + l.Addr().String() + "/boot.ipxe"
+}
+
+// dnsmasqArgs is a DHCP-only (port=0) dnsmasq for the LAN, answering
+// without the 3 s ping probe.
+func dnsmasqArgs(n *lab.Net, extra ...string) []string {
+	base := n.Subnet.Addr().As4()
+	return append([]string{
+		"--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
+		"--interface=" + n.Server.Iface, "--bind-interfaces",
+		fmt.Sprintf("--dhcp-range=%d.%d.%d.100,%d.%d.%d.199,255.255.255.0,1h", base[0], base[1], base[2], base[0], base[1], base[2]),
+		"--dhcp-authoritative", "--no-ping", "--leasefile-ro", "--pid-file=",
+		"--log-dhcp", "--log-facility=-", "--user=root",
+	}, extra...)
+}
+
+// TestNetBIOSiPXE boots a BIOS machine whose e1000 NIC ROM (iPXE from
+// ipxe-qemu) gets an address from dnsmasq in the server namespace and
+// chains an iPXE script from a Go HTTP server there; the script's echo shows
+// up on the serial console through SeaBIOS's sercon.
+func TestNetBIOSiPXE(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU")
+	}
+	lab.Require(t, "qemu-system-x86_64", "dnsmasq", lab.IPXEROMDir)
+	n := lab.NewNet(t)
+	if os.Getenv("LAB_NO_RA") == "" {
+		n.Server.StartRA(t)
+	}
+	url := serveScript(t, n, "#!ipxe\necho lab-bios-ok mac=${net0/mac} ip=${net0/ip}\n")
+	n.Server.Start(t, "dnsmasq", dnsmasqArgs(n, "--dhcp-boot="+url)...)
+
+	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, 0x01}
+	start := time.Now()
+	vm := lab.Boot(t, n.Machine(lab.Machine{Name: "bios", NICs: []lab.NIC{{MAC: mac, BootIndex: 1}}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	m, err := vm.WaitForRegexp(ctx, regexp.MustCompile(`lab-bios-ok mac=(\S+) ip=(\S+)\r?\n`))
+	require.NoError(t, err)
+	t.Logf("power-on to script echo: %v", time.Since(start).Round(time.Millisecond))
+	require.Equal(t, mac.String(), m[1])
+	require.Regexp(t, `^10\.77\.0\.1\d\d$`, m[2])
+}
+
+// TestNetUEFIPXE boots OVMF with a virtio-net NIC whose ROM is disabled, so
+// OVMF's own (non-iPXE) PXE client does DHCP and fetches iPXE over TFTP from
+// dnsmasq; iPXE then does DHCP again, is recognised by its user class, and
+// chains the script from the Go HTTP server.
+func TestNetUEFIPXE(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU")
+	}
+	nbp := filepath.Join(lab.IPXEDir, "snponly.efi")
+	lab.Require(t, "qemu-system-x86_64", "dnsmasq", nbp, lab.OVMFCode)
+	n := lab.NewNet(t)
+	n.Server.StartRA(t)
+	url := serveScript(t, n, "#!ipxe\necho lab-uefi-ok mac=${net0/mac}\n")
+	tftp := t.TempDir()
+	data, err := os.ReadFile(nbp)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(tftp, "snponly.efi"), data, 0o644))
+	require.NoError(t, os.Chmod(tftp, 0o755))
+	n.Server.Start(t, "dnsmasq", dnsmasqArgs(n,
+		"--enable-tftp", "--tftp-root="+tftp,
+		"--dhcp-userclass=set:ipxe,iPXE",
+		"--dhcp-boot=tag:!ipxe,snponly.efi",
+		"--dhcp-boot=tag:ipxe,"+url)...)
+
+	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, 0x02}
+	start := time.Now()
+	vm := lab.Boot(t, n.Machine(lab.Machine{Name: "uefi", Firmware: lab.UEFI,
+		NICs: []lab.NIC{{MAC: mac, Model: "virtio-net-pci", ROM: lab.NoROM, BootIndex: 1}}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	_, err = vm.WaitFor(ctx, "lab-uefi-ok mac="+mac.String())
+	if errors.Is(err, lab.ErrTimeout) && !strings.Contains(vm.Output(), "iPXE") {
+		t.Log("iPXE never started: OVMF PXE stage failed")
+	}
+	require.NoError(t, err)
+	t.Logf("power-on to script echo: %v", time.Since(start).Round(time.Millisecond))
+}
