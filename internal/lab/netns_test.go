@@ -1,0 +1,130 @@
+package lab_test
+
+import (
+	"bufio"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/netbootkit/netboot/internal/lab"
+)
+
+func hasAddr(t *testing.T, ip string) bool {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	require.NoError(t, err)
+	for _, a := range addrs {
+		if in, ok := a.(*net.IPNet); ok && in.IP.String() == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNetTopologyAndCleanup builds a LAN with two hosts and a tap, talks
+// TCP between the hosts through the bridge from in-process sockets, and
+// checks that cleanup removes every namespace it created.
+func TestNetTopologyAndCleanup(t *testing.T) {
+	lab.RequireRoot(t)
+	lab.Require(t, "ip")
+	var prefix string
+	t.Run("net", func(t *testing.T) {
+		n := lab.NewNet(t)
+		prefix = n.Prefix
+		require.True(t, strings.HasPrefix(n.Prefix, lab.NetnsPrefix))
+		assert.Equal(t, "10.77.0.1/24", n.Server.Addr.String())
+		client := n.AddHost("client")
+		assert.Equal(t, "10.77.0.2/24", client.Addr.String())
+		assert.Len(t, client.MAC, 6)
+
+		tap := n.AddTap()
+		assert.Equal(t, "tap0", tap)
+		out, err := exec.Command("ip", "-n", n.LAN, "-o", "link", "show", "master", n.Bridge).CombinedOutput()
+		require.NoError(t, err, string(out))
+		assert.Contains(t, string(out), "tap0")
+		assert.Contains(t, string(out), "v1@")
+		assert.Contains(t, string(out), "v2@")
+
+		// The server's address exists only inside its namespace.
+		var inside bool
+		require.NoError(t, n.Server.Do(func() error { inside = hasAddr(t, "10.77.0.1"); return nil }))
+		assert.True(t, inside)
+		assert.False(t, hasAddr(t, "10.77.0.1"), "the test's own namespace must not see lab addresses")
+
+		l, err := n.Server.Listen("tcp4", "10.77.0.1:7000")
+		require.NoError(t, err)
+		defer l.Close()
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			c.Write([]byte("hello from srv\n"))
+		}()
+		var line string
+		require.NoError(t, client.Do(func() error {
+			c, err := net.DialTimeout("tcp4", "10.77.0.1:7000", 10*time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			line, err = bufio.NewReader(c).ReadString('\n')
+			return err
+		}))
+		assert.Equal(t, "hello from srv\n", line)
+
+		// A child process runs inside the namespace too.
+		out2, err := client.Run("ip", "-4", "-o", "addr", "show", "dev", "eth0")
+		require.NoError(t, err)
+		assert.Contains(t, out2, "10.77.0.2/24")
+	})
+	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	require.NoError(t, err)
+	assert.NotContains(t, string(out), prefix, "namespaces left behind")
+}
+
+// TestInNetnsUnknown reports a missing namespace as an error.
+func TestInNetnsUnknown(t *testing.T) {
+	err := lab.InNetns("nbl-does-not-exist", func() error { t.Fatal("ran"); return nil })
+	assert.Error(t, err)
+}
+
+// TestRASenderOnWire checks that advertisements reach another host on the
+// LAN with hop limit 255 and router lifetime 0.
+func TestRASenderOnWire(t *testing.T) {
+	lab.RequireRoot(t)
+	lab.Require(t, "ip")
+	n := lab.NewNet(t)
+	peer := n.AddHost("peer")
+	var (
+		pc  net.PacketConn
+		err error
+	)
+	require.NoError(t, peer.Do(func() error {
+		pc, err = net.ListenPacket("ip6:ipv6-icmp", "::")
+		return err
+	}))
+	defer pc.Close()
+	ra := n.Server.StartRA(t)
+	require.NoError(t, pc.SetDeadline(time.Now().Add(15*time.Second)))
+	buf := make([]byte, 1500)
+	for {
+		k, from, err := pc.ReadFrom(buf)
+		require.NoError(t, err, "no Router Advertisement within 15 s (sent %d, last error %v)", ra.Sent(), ra.Err())
+		if k >= 16 && buf[0] == 134 {
+			assert.Equal(t, byte(0), buf[6])
+			assert.Equal(t, byte(0), buf[7], "router lifetime 0")
+			assert.True(t, from.(*net.IPAddr).IP.IsLinkLocalUnicast(), "source %v", from)
+			break
+		}
+	}
+	assert.NoError(t, ra.Err())
+	assert.Positive(t, ra.Sent())
+}
