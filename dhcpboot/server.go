@@ -190,6 +190,11 @@ func (s *Server) Serve(conn net.PacketConn) error {
 	s.mu.Unlock()
 	defer close(s.done)
 
+	// A deep socket buffer absorbs bursts (a rack powering on) while a
+	// batch is being fsynced.
+	if rb, ok := conn.(interface{ SetReadBuffer(int) error }); ok {
+		_ = rb.SetReadBuffer(4 << 20)
+	}
 	// The reader fills buffers from a free list; the worker handles a
 	// batch, commits the lease journal once, then sends the replies.
 	free := make(chan []byte, 2*maxBatch)
