@@ -74,14 +74,19 @@ type Error struct {
 //
 //	rootpath: "iscsi:10.0.0.1::0::iqn.2001-04.com.example:d": port "0": out of range: …
 func (e *Error) Error() string {
-	in := e.Input
-	if len(in) > 120 {
-		in = in[:117] + "..."
-	}
 	if e.Field == FieldRootPath || e.Value == e.Input {
-		return fmt.Sprintf("rootpath: %q: %v", in, e.Err)
+		return fmt.Sprintf("rootpath: %q: %v", shorten(e.Input), e.Err)
 	}
-	return fmt.Sprintf("rootpath: %q: %s %q: %v", in, e.Field, e.Value, e.Err)
+	return fmt.Sprintf("rootpath: %q: %s %q: %v", shorten(e.Input), e.Field, shorten(e.Value), e.Err)
+}
+
+// shorten keeps messages readable for long inputs; the fields keep the
+// whole text.
+func shorten(s string) string {
+	if len(s) > 120 {
+		return s[:117] + "..."
+	}
+	return s
 }
 
 // Unwrap returns the reason, so errors.Is(err, rootpath.ErrRange) works.
