@@ -24,9 +24,13 @@ func TestBootKernelInitramfs(t *testing.T) {
 	rd := lab.NewInitramfs(`
 echo "uname=$(uname -r)"
 grep -q '^iscsi_ibft ' /proc/modules && echo "module=loaded"
+/usr/bin/xz --version | head -n1 | sed 's/^/xz: /'
 echo "lab-marker-$((6*7))"
 `)
 	require.NoError(t, rd.AddModules(k, "iscsi_ibft"))
+	xz, err := rd.AddBinary("xz") // a dynamic host binary: needs liblzma, libc and ld.so
+	require.NoError(t, err)
+	require.Equal(t, "/usr/bin/xz", xz)
 	require.NoError(t, rd.AddFile("/etc/greeting", []byte("hello\n"), 0o644))
 	initrd := rd.Build(t)
 
@@ -43,6 +47,7 @@ echo "lab-marker-$((6*7))"
 	require.Contains(t, out, "uname="+k.Release)
 	require.Contains(t, out, "module=loaded")
 	require.NotContains(t, out, "insmod")
+	require.Contains(t, out, "xz: xz (XZ Utils)")
 	log, err := os.ReadFile(vm.SerialLog())
 	require.NoError(t, err)
 	require.True(t, strings.Contains(string(log), "lab-marker-42"), "serial log file has the marker")

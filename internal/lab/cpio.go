@@ -2,11 +2,13 @@ package lab
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"strconv"
+	"strings"
 )
 
 // The "newc" cpio format (the one the Linux kernel unpacks as an initramfs):
@@ -85,7 +87,7 @@ func (c *cpioWriter) pad() {
 
 // WriteEntry appends one entry.
 func (c *cpioWriter) WriteEntry(e CPIOEntry) error {
-	if e.Name == "" || len(e.Name) > 4096 {
+	if e.Name == "" || len(e.Name) > 4096 || strings.IndexByte(e.Name, 0) >= 0 {
 		return fmt.Errorf("lab: cpio: bad name %q", e.Name)
 	}
 	c.ino++
@@ -169,8 +171,8 @@ func ReadCPIO(r io.Reader, maxFile int) ([]CPIOEntry, error) {
 			return out, fmt.Errorf("%w: name: %v", ErrCPIO, err)
 		}
 		off += int64(nameLen)
-		if name[nameLen-1] != 0 {
-			return out, fmt.Errorf("%w: name not NUL-terminated", ErrCPIO)
+		if name[nameLen-1] != 0 || bytes.IndexByte(name[:nameLen-1], 0) >= 0 || nameLen == 1 {
+			return out, fmt.Errorf("%w: name not a NUL-terminated non-empty string", ErrCPIO)
 		}
 		if err := skip(off); err != nil {
 			return out, err

@@ -52,7 +52,8 @@ func dnsmasqArgs(n *lab.Net, extra ...string) []string {
 // TestNetBIOSiPXE boots a BIOS machine whose e1000 NIC ROM (iPXE from
 // ipxe-qemu) gets an address from dnsmasq in the server namespace and
 // chains an iPXE script from a Go HTTP server there; the script's echo shows
-// up on the serial console through SeaBIOS's sercon.
+// up on the serial console through SeaBIOS's sercon. Two machines boot at
+// once.
 func TestNetBIOSiPXE(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots QEMU")
@@ -65,16 +66,25 @@ func TestNetBIOSiPXE(t *testing.T) {
 	url := serveScript(t, n, "#!ipxe\necho lab-bios-ok mac=${net0/mac} ip=${net0/ip}\n")
 	n.Server.Start(t, "dnsmasq", dnsmasqArgs(n, "--dhcp-boot="+url)...)
 
-	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, 0x01}
+	// Two machines at once, each with its own MAC, on the same bridge.
 	start := time.Now()
-	vm := lab.Boot(t, n.Machine(lab.Machine{Name: "bios", NICs: []lab.NIC{{MAC: mac, BootIndex: 1}}}))
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	m, err := vm.WaitForRegexp(ctx, regexp.MustCompile(`lab-bios-ok mac=(\S+) ip=(\S+)\r?\n`))
-	require.NoError(t, err)
-	t.Logf("power-on to script echo: %v", time.Since(start).Round(time.Millisecond))
-	require.Equal(t, mac.String(), m[1])
-	require.Regexp(t, `^10\.77\.0\.1\d\d$`, m[2])
+	macs := []net.HardwareAddr{{0x52, 0x54, 0x00, 0x77, 0x00, 0x01}, {0x52, 0x54, 0x00, 0x77, 0x00, 0x02}}
+	vms := make([]*lab.VM, len(macs))
+	for i, mac := range macs {
+		vms[i] = lab.Boot(t, n.Machine(lab.Machine{Name: fmt.Sprintf("bios%d", i), NICs: []lab.NIC{{MAC: mac, BootIndex: 1}}}))
+	}
+	ips := map[string]bool{}
+	for i, vm := range vms {
+		m, err := vm.WaitForRegexp(ctx, regexp.MustCompile(`lab-bios-ok mac=(\S+) ip=(\S+)\r?\n`))
+		require.NoError(t, err)
+		t.Logf("%s: power-on to script echo: %v", vm.Name, time.Since(start).Round(time.Millisecond))
+		require.Equal(t, macs[i].String(), m[1])
+		require.Regexp(t, `^10\.77\.0\.1\d\d$`, m[2])
+		ips[m[2]] = true
+	}
+	require.Len(t, ips, len(macs), "each machine got its own lease")
 }
 
 // TestNetUEFIPXE boots OVMF with a virtio-net NIC whose ROM is disabled, so
