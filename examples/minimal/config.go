@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -22,6 +23,8 @@ type config struct {
 	Addr     string // address advertised to clients
 	HTTP     string // HTTP listen address
 	TFTP     string // TFTP listen address
+	Leases   string // lab mode's lease file
+	Verbose  bool   // debug logging
 }
 
 const usageText = `minimal: a lab network-boot server (DHCP + TFTP + HTTP) on built-in defaults.
@@ -51,6 +54,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.Addr, "addr", "", "IPv4 address advertised to clients (default: the interface's first IPv4 address)")
 	fs.StringVar(&c.HTTP, "http", ":80", "HTTP listen address")
 	fs.StringVar(&c.TFTP, "tftp", ":69", "TFTP listen address")
+	fs.StringVar(&c.Leases, "leases", "", "lab mode's lease file, kept crash-safe (default: DIR/leases when -dir is set, else leases live in memory only)")
+	fs.BoolVar(&c.Verbose, "v", false, "log debug detail (every DHCP answer, refused requests)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -62,6 +67,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case "lab":
 		if c.Range == "" {
 			return nil, errors.New("-dhcp lab needs -range FIRST-LAST")
+		}
+		if _, _, err := parseRange(c.Range); err != nil {
+			return nil, err
+		}
+		if c.Leases == "" && c.Dir != "" {
+			c.Leases = filepath.Join(c.Dir, "leases")
 		}
 	default:
 		return nil, fmt.Errorf("-dhcp %q: want proxy, lab or off", c.DHCPMode)

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/netbootkit/netboot/dhcpboot"
+	"github.com/netbootkit/netboot/ipxescript"
+	"github.com/netbootkit/netboot/tftpserve"
+)
+
+// nbps are the iPXE binaries the Chainload policy hands out, looked for in -ipxe.
+var nbps = []string{"undionly.kpxe", "ipxe.efi", "snponly.efi"}
+
+// lab is one running minimal server: DHCP (proxy, lab or none), TFTP and HTTP.
+type lab struct {
+	cfg  *config
+	log  *slog.Logger
+	addr netip.Addr // advertised address
+	ifc  *net.Interface
+
+	dir  fs.FS    // -dir, or nil
+	root *os.Root // owner of dir
+	// ipxe is -ipxe through os.DirFS, not os.Root: Debian's /usr/lib/ipxe/ipxe.efi is a
+	// symbolic link to /boot/ipxe.efi, which an os.Root would refuse. The directory is
+	// the admin's, and only the fixed names in nbps are served from it.
+	ipxe fs.FS
+
+	httpURL string // "http://addr[:port]"
+}
+
+// newLab opens the directories and checks what the servers will need, so that a
+// mistake is reported before anything listens.
+func newLab(cfg *config, log *slog.Logger, ifc *net.Interface, addr netip.Addr) (*lab, error) {
+	l := &lab{cfg: cfg, log: log, ifc: ifc, addr: addr}
+	var err error
+	if l.dir, l.root, err = openDir(cfg.Dir); err != nil {
+		return nil, err
+	}
+	l.ipxe = os.DirFS(cfg.IPXEDir)
+	found := 0
+	for _, n := range nbps {
+		if _, err := fs.Stat(l.ipxe, n); err == nil {
+			found++
+		} else {
+			log.Warn("iPXE binary missing: clients that need it will fail", "file", filepath.Join(cfg.IPXEDir, n))
+		}
+	}
+	if found == 0 {
+		return nil, fmt.Errorf("-ipxe %s holds none of %v (install Debian's ipxe package)", cfg.IPXEDir, nbps)
+	}
+	_, port, err := net.SplitHostPort(cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("-http %q: %w", cfg.HTTP, err)
+	}
+	l.httpURL = "http://" + addr.String()
+	if port != "80" {
+		l.httpURL = "http://" + net.JoinHostPort(addr.String(), port)
+	}
+	return l, nil
+}
+
+func (l *lab) Close() {
+	if l.root != nil {
+		l.root.Close()
+	}
+}
+
+// policy is the classic chainload: PXE ROMs get iPXE over TFTP, UEFI HTTP Boot gets it
+// over HTTP, iPXE gets our boot script URL with the machine's identity in the query.
+func (l *lab) policy() (dhcpboot.Policy, error) {
+	script, err := ipxescript.IdentityURL(l.httpURL + "/boot.ipxe")
+	if err != nil {
+		return nil, err
+	}
+	cl := &dhcpboot.Chainload{
+		TFTPServer: l.addr,
+		HTTPBase:   l.httpURL + "/ipxe/",
+		Script:     string(script),
+		Logger:     l.log,
+	}
+	return dhcpboot.PolicyFunc(func(ctx context.Context, c *dhcpboot.Client) (dhcpboot.Boot, error) {
+		b, err := cl.Boot(ctx, c)
+		if err == nil && !b.Ignore && b.File != "" {
+			l.log.Info("dhcp", "mac", c.MAC.String(), "stage", c.Stage.String(), "arch", c.Arch.String(),
+				"msg", c.MessageType.String(), "file", b.File)
+		}
+		return b, err
+	}), nil
+}
+
+// tftpHandler serves the iPXE binaries under their own names and everything else from -dir.
+func (l *lab) tftpHandler() tftpserve.Handler {
+	mux := tftpserve.NewServeMux()
+	ipxeFiles := tftpserve.FileServer(l.ipxe)
+	for _, n := range nbps {
+		mux.Handle(n, ipxeFiles)
+	}
+	if l.dir != nil {
+		mux.Handle("/", tftpserve.FileServer(l.dir))
+	}
+	return mux
+}
+
+// httpHandler serves /boot.ipxe (the per-machine script), /ipxe/ (the iPXE binaries,
+// for UEFI HTTP Boot) and the files of -dir (kernels, initrds, images).
+func (l *lab) httpHandler() (http.Handler, error) {
+	again, err := ipxescript.IdentityURL(l.httpURL + "/boot.ipxe")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/boot.ipxe", &ipxescript.Handler{
+		Renderer: &scripts{root: l.dir, log: l.log, server: l.httpURL, again: again},
+		Logger:   l.log,
+	})
+	ipxeFiles := http.FileServer(http.FS(l.ipxe))
+	for _, n := range nbps {
+		mux.Handle("/ipxe/"+n, http.StripPrefix("/ipxe/", ipxeFiles))
+	}
+	if l.dir != nil {
+		mux.Handle("/", http.FileServer(http.FS(l.dir)))
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "no -dir configured: this server has only /boot.ipxe and /ipxe/", http.StatusNotFound)
+		})
+	}
+	return logRequests(l.log, mux), nil
+}
+
+// statusWriter records the status and size of an HTTP answer for the log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// logRequests writes one line per HTTP request: the script, then every kernel and
+// initrd a machine fetches, with bytes and time.
+func logRequests(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		log.Info("http", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start).Round(time.Millisecond))
+	})
+}
+
+// bindError explains the usual reason a privileged port cannot be bound.
+func bindError(what, addr string, err error) error {
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%s on %s: %w: ports below 1024 need root (go run -exec sudo ./examples/minimal) or CAP_NET_BIND_SERVICE", what, addr, err)
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s on %s: %w: another server holds the port (stop it, or choose another address)", what, addr, err)
+	}
+	return fmt.Errorf("%s on %s: %w", what, addr, err)
+}
+
+// run starts every server and blocks until ctx is done or one of them fails, then
+// shuts the others down.
+func (l *lab) run(ctx context.Context) error {
+	pol, err := l.policy()
+	if err != nil {
+		return err
+	}
+	hh, err := l.httpHandler()
+	if err != nil {
+		return err
+	}
+
+	hl, err := net.Listen("tcp", l.cfg.HTTP)
+	if err != nil {
+		return bindError("HTTP", l.cfg.HTTP, err)
+	}
+	httpSrv := &http.Server{Handler: hh, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(l.log.Handler(), slog.LevelWarn)}
+
+	tc, err := tftpserve.ListenPacket("udp4", l.cfg.TFTP)
+	if err != nil {
+		hl.Close()
+		return bindError("TFTP", l.cfg.TFTP, err)
+	}
+	tftpSrv := &tftpserve.Server{
+		Handler: l.tftpHandler(), // logs one line per transfer and per refusal
+		Logger:  l.log,
+	}
+
+	type server interface{ Shutdown(context.Context) error }
+	servers := []server{httpSrv, tftpSrv}
+	errc := make(chan error, 3)
+	var wg sync.WaitGroup
+	start := func(name string, serve func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) &&
+				!errors.Is(err, dhcpboot.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	start("HTTP", func() error { return httpSrv.Serve(hl) })
+	start("TFTP", func() error { return tftpSrv.Serve(tc) })
+
+	switch l.cfg.DHCPMode {
+	case "proxy":
+		p := &dhcpboot.ProxyServer{Interface: l.ifc.Name, Addr: l.addr, Policy: pol, Logger: l.log}
+		servers = append(servers, p)
+		start("proxyDHCP", func() error { return dhcpErr(p.ListenAndServe()) })
+	case "lab":
+		first, last, err := parseRange(l.cfg.Range)
+		if err != nil {
+			return err
+		}
+		s := &dhcpboot.Server{
+			Interface: l.ifc.Name, Addr: l.addr, Subnet: l.subnet(),
+			RangeStart: first, RangeEnd: last, Policy: pol, Logger: l.log,
+			LeaseFile: l.cfg.Leases,
+		}
+		if !s.Subnet.Contains(first) || !s.Subnet.Contains(last) {
+			return fmt.Errorf("-range %s is outside %s's subnet %s", l.cfg.Range, l.ifc.Name, s.Subnet)
+		}
+		servers = append(servers, s)
+		start("DHCP", func() error { return dhcpErr(s.ListenAndServe()) })
+	}
+
+	l.log.Info("serving", "iface", l.ifc.Name, "addr", l.addr.String(), "dhcp", l.cfg.DHCPMode,
+		"http", l.cfg.HTTP, "tftp", l.cfg.TFTP, "dir", l.cfg.Dir, "ipxe", l.cfg.IPXEDir,
+		"script", l.httpURL+"/boot.ipxe")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		s.Shutdown(sctx)
+	}
+	wg.Wait()
+	return runErr
+}
+
+// dhcpErr adds the likely cause to a DHCP bind failure.
+func dhcpErr(err error) error {
+	if err != nil && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) || errors.Is(err, os.ErrPermission)) {
+		return fmt.Errorf("%w: DHCP needs root (go run -exec sudo ./examples/minimal)", err)
+	}
+	return err
+}
+
+// subnet is the interface's IPv4 network that holds the advertised address.
+func (l *lab) subnet() netip.Prefix {
+	addrs, _ := l.ifc.Addrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Contains(l.addr) {
+			return p.Masked()
+		}
+	}
+	return netip.PrefixFrom(l.addr, 24).Masked()
+}
