@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 )
 
@@ -52,6 +54,10 @@ type ProxyServer struct {
 	// DisableBootServer stops ListenAndServe from listening on port 4011.
 	// UEFI PXE clients then get no boot file.
 	DisableBootServer bool
+	// NoBind makes ListenAndServe receive through raw packet sockets and
+	// never bind ports 67/4011 (it does so anyway when another server holds
+	// the port without SO_REUSEADDR).
+	NoBind bool
 	// Logger: one debug line per answer, warnings for send errors. Nil:
 	// silent.
 	Logger *slog.Logger
@@ -81,9 +87,11 @@ func (p *ProxyServer) Reply(ctx context.Context, req *dhcpv4.DHCPv4, port int) *
 		case dhcpv4.MessageTypeDiscover:
 			mt, mode = dhcpv4.MessageTypeOffer, ModeProxyOffer
 		case dhcpv4.MessageTypeRequest:
-			// Only a REQUEST that selects us (a few ROMs do); REQUESTs for
-			// the address server are not ours to answer.
-			if sid := req.ServerIdentifier(); sid == nil || !sid.Equal(self) {
+			// Only a REQUEST that selects us and asks for no address (a few
+			// ROMs send one). A REQUEST with option 50 is for the address
+			// server, even when it runs on this host with the same server
+			// identifier.
+			if sid := req.ServerIdentifier(); sid == nil || !sid.Equal(self) || req.Options.Has(dhcpv4.OptionRequestedIPAddress) {
 				return nil
 			}
 			mt, mode = dhcpv4.MessageTypeAck, ModeProxyOffer
@@ -126,21 +134,83 @@ func (p *ProxyServer) ListenAndServe() error {
 	if p.Interface == "" {
 		return errors.New("dhcpboot: ProxyServer.Interface is required")
 	}
-	c67, err := server4.NewIPv4UDPConn(p.Interface, &net.UDPAddr{Port: dhcpv4.ServerPort})
+	if !p.Addr.Is4() {
+		return errors.New("dhcpboot: ProxyServer.Addr must be an IPv4 address")
+	}
+	c67, err := p.listen(dhcpv4.ServerPort)
 	if err != nil {
-		return fmt.Errorf("dhcpboot: proxy port 67 on %s: %w", p.Interface, err)
+		return err
 	}
 	var c4011 net.PacketConn
 	if !p.DisableBootServer {
-		c, err := server4.NewIPv4UDPConn(p.Interface, &net.UDPAddr{Port: PXEServerPort})
+		c, err := p.listen(PXEServerPort)
 		if err != nil {
 			c67.Close()
-			return fmt.Errorf("dhcpboot: proxy port 4011 on %s: %w", p.Interface, err)
+			return err
 		}
 		c4011 = c
 	}
 	return p.Serve(c67, c4011)
 }
+
+// listen binds port on Interface (SO_BINDTODEVICE, SO_REUSEADDR,
+// SO_REUSEPORT) when no other socket holds it. When another DHCP server
+// already holds the port, or NoBind is set, it receives through a raw
+// packet socket instead: the kernel keeps delivering every datagram to the
+// other server (joining its SO_REUSEPORT group would steal half of its
+// unicast renewals), and the raw socket sees a copy.
+func (p *ProxyServer) listen(port int) (net.PacketConn, error) {
+	if !p.NoBind {
+		// Probe with a plain bind: it fails if anyone holds the port,
+		// whatever socket options they used.
+		probe, err := net.ListenPacket("udp4", fmt.Sprintf(":%d", port))
+		if err == nil {
+			probe.Close()
+			c, err := server4.NewIPv4UDPConn(p.Interface, &net.UDPAddr{Port: port})
+			if err != nil {
+				return nil, fmt.Errorf("dhcpboot: proxy port %d on %s: %w", port, p.Interface, err)
+			}
+			return c, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("dhcpboot: proxy port %d on %s: %w", port, p.Interface, err)
+		}
+		if p.Logger != nil {
+			p.Logger.Info("dhcpboot: port in use by another DHCP server, sharing it through a raw socket", "port", port, "interface", p.Interface)
+		}
+	}
+	c, err := newRawConn(p.Interface, p.Addr, port)
+	if err != nil {
+		return nil, fmt.Errorf("dhcpboot: proxy raw socket for port %d on %s: %w", port, p.Interface, err)
+	}
+	return c, nil
+}
+
+// rawConn receives UDP datagrams for one port from a raw packet socket and
+// sends replies with our address and that port as source (Ethernet
+// broadcast), using nclient4's raw UDP connection.
+type rawConn struct {
+	net.PacketConn // reads: datagrams to any address, this port
+	w              net.PacketConn
+}
+
+func newRawConn(iface string, self netip.Addr, port int) (*rawConn, error) {
+	c, err := nclient4.NewRawUDPConn(iface, port)
+	if err != nil {
+		return nil, err
+	}
+	b, ok := c.(*nclient4.BroadcastRawUDPConn)
+	if !ok {
+		c.Close()
+		return nil, errors.New("unexpected raw connection type")
+	}
+	return &rawConn{
+		PacketConn: c,
+		w:          nclient4.NewBroadcastUDPConn(b.PacketConn, &net.UDPAddr{IP: net.IP(self.AsSlice()), Port: port}),
+	}, nil
+}
+
+func (c *rawConn) WriteTo(b []byte, addr net.Addr) (int, error) { return c.w.WriteTo(b, addr) }
 
 // Serve answers on conn67 (proxy offers) and conn4011 (boot server; may be
 // nil) until Shutdown or Close, then returns ErrServerClosed. The conns are

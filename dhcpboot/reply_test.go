@@ -316,6 +316,8 @@ func TestProxyReplies(t *testing.T) {
 		{"DISCOVER on 4011", 4011, []dhcpv4.Modifier{vendorCl(biosVC), arch(0, 0)}},
 		{"RELEASE", 67, []dhcpv4.Modifier{vendorCl(biosVC), arch(0, 0), dhcpv4.WithMessageType(dhcpv4.MessageTypeRelease)}},
 		{"unknown arch", 67, []dhcpv4.Modifier{vendorCl("PXEClient:Arch:00031"), arch(0, 31)}},
+		{"REQUEST for an address from a server on the proxy's host", 67, []dhcpv4.Modifier{vendorCl(biosVC), arch(0, 0), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IP{10, 0, 0, 2})), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IP{10, 0, 0, 77}))}},
 		{"other port", 68, []dhcpv4.Modifier{vendorCl(biosVC), arch(0, 0)}},
 	} {
 		t.Run("silent: "+tt.name, func(t *testing.T) {
