@@ -53,11 +53,33 @@
 // server), create a tap with [Net.AddTap], and boot a Machine with
 // Netns: n.LAN and a NIC on that tap.
 //
-// # Timing on the development hosts (TCG, 2 cores)
+// # Timing on the development hosts (TCG, 2 shared cores)
 //
-// A kernel + busybox initramfs boots to its marker in about 6–8 s; the
-// guest's serial output is the only clock the tests rely on, and every wait
-// is bounded by a context. Tests never assert durations.
+// Measured by this package's own tests (go test -v -run … ./internal/lab):
+//
+//   - Debian kernel + busybox initramfs (with a module and a host binary)
+//     to its marker and poweroff: 6–11 s.
+//   - BIOS: SeaBIOS → e1000 iPXE ROM → DHCP (dnsmasq) → HTTP script echo:
+//     6.2 s with [Host.StartRA], 20.5 s without (iPXE waits for an IPv6
+//     router; turning IPv6 off on the bridge does not shorten that wait,
+//     only an RA does). Two machines at once: 6.3 s each.
+//   - UEFI: OVMF's own PXE client on virtio-net → TFTP snponly.efi → iPXE
+//     DHCP → HTTP script echo: about 17 s.
+//   - The KVM probe costs 10 s once per host boot where KVM hangs.
+//
+// The guest's serial output is the only clock the tests rely on, and every
+// wait is bounded by a context. Tests never assert durations.
+//
+// # Namespaces and Go
+//
+// A network namespace belongs to an OS thread, and Go moves goroutines
+// between threads. [InNetns] (and Host.Do/Listen/ListenPacket) runs a
+// function on a locked thread switched into the namespace; sockets opened
+// there stay in it for life, so serve them from any goroutine. Two traps:
+// goroutines started inside the function are not in the namespace, and
+// interface names in zones ("fe80::1%eth0") resolve in the namespace of
+// whichever thread parses them, so use interface indexes (from
+// net.InterfaceByName called inside) outside the function.
 //
 // # Firmware facts the lab encodes
 //

@@ -215,3 +215,27 @@ func TestMachineCommand(t *testing.T) {
 		assert.NotContains(t, cmd, "sercon")
 	}
 }
+
+func TestAddBinaryBringsLibraries(t *testing.T) {
+	lab.Require(t, lab.BusyboxPath, "xz", "ldd")
+	rd := lab.NewInitramfs("")
+	p, err := rd.AddBinary("xz")
+	require.NoError(t, err)
+	entries, err := rd.Entries()
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, "/"+e.Name)
+	}
+	all := strings.Join(names, "\n")
+	assert.Contains(t, names, p)
+	assert.Regexp(t, `(?m)/liblzma\.so\.5$`, all)
+	assert.Regexp(t, `(?m)/libc\.so\.6$`, all)
+	assert.Regexp(t, `(?m)/ld-linux-x86-64\.so\.2$`, all)
+
+	// A static binary has no libraries and is not an error.
+	_, err = rd.AddBinary(lab.BusyboxPath)
+	require.NoError(t, err)
+	_, err = rd.AddBinary("no-such-binary-here")
+	assert.Error(t, err)
+}
