@@ -197,3 +197,33 @@ func (p Parser) parseDracutISCSI(input, rest string) (*DracutISCSI, error) {
 	}
 	return v, nil
 }
+
+// Validate checks a hand-built value in strict mode: the RFC 4173 part as
+// [ISCSI.Validate] does, then that credentials come in pairs and that no
+// field holds a separator dracut would split at, by printing the value and
+// reading it back.
+func (v *DracutISCSI) Validate() error {
+	if err := v.ISCSI.Validate(); err != nil {
+		return err
+	}
+	s := v.String()
+	if (v.Username == "") != (v.Password == "") || (v.InUsername == "") != (v.InPassword == "") ||
+		(v.InUsername != "" && v.Username == "") {
+		return newErr(s, FieldAuth, "", reason(ErrMissing, "credentials come as user and password, reverse ones only after forward ones"))
+	}
+	rp, err := ParseDracut(s)
+	if err != nil {
+		return err
+	}
+	want := *v
+	if want.Protocol == 0 {
+		want.Protocol = ProtocolTCP
+	}
+	if want.Port == 0 {
+		want.Port = DefaultPort
+	}
+	if got := rp.(*DracutISCSI); *got != want {
+		return newErr(s, FieldRootPath, s, reason(ErrSyntax, "a field contains ':' or '@' or another separator, so dracut would read it differently"))
+	}
+	return nil
+}

@@ -122,3 +122,19 @@ func TestParseNFSRootKernel(t *testing.T) {
 		assert.Equal(t, got, again)
 	}
 }
+
+func TestDracutValidate(t *testing.T) {
+	good := &DracutISCSI{ISCSI: ISCSI{Server: "10.0.0.1", Target: "iqn.2009-06.dracut:t"}, Username: "u", Password: "p", Netdev: "eth0"}
+	require.NoError(t, good.Validate())
+	for _, bad := range []*DracutISCSI{
+		{ISCSI: ISCSI{Server: "10.0.0.1", Target: "iqn.2009-06.dracut:t"}, Username: "u"},
+		{ISCSI: ISCSI{Server: "10.0.0.1", Target: "iqn.2009-06.dracut:t"}, InUsername: "r", InPassword: "p"},
+		{ISCSI: ISCSI{Server: "10.0.0.1", Target: "iqn.2009-06.dracut:t"}, Username: "u:x", Password: "p"},
+		{ISCSI: ISCSI{Server: "10.0.0.1", Target: "iqn.2009-06.dracut:t"}, Username: "u", Password: "p@x"},
+		{ISCSI: ISCSI{Server: "10.0.0.1", Target: "iqn.2009-06.dracut:t"}, Iface: "a:b"},
+		{ISCSI: ISCSI{Server: "10.0.0.1", Target: "iqn.2009-06.dracut:t"}, Netdev: "averyveryverylongname"},
+		{ISCSI: ISCSI{Server: "10.0.0.1", Target: "IQN.2009-06.dracut:t"}},
+	} {
+		assert.Error(t, bad.Validate(), "%+v", bad)
+	}
+}

@@ -118,6 +118,13 @@ func FuzzParseDracut(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, s string) {
 		checkFixedPoint(t, "ParseDracut", ParseDracut, s)
+		if rp, err := ParseDracut(s); err == nil {
+			if v, ok := rp.(*DracutISCSI); ok {
+				if verr := v.Validate(); verr != nil {
+					t.Fatalf("ParseDracut(%q) gives a value that does not Validate: %v", s, verr)
+				}
+			}
+		}
 		checkFixedPoint(t, "Parser{LenientNames}.ParseDracut", Parser{LenientNames: true}.ParseDracut, s)
 	})
 }

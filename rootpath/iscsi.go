@@ -20,7 +20,8 @@ const (
 // so a hand-built ISCSI{Server: "10.0.0.1", Target: "iqn…"} prints well.
 type ISCSI struct {
 	// Server is a DNS name, a dotted IPv4 address or an IPv6 address
-	// (without brackets). Empty means "no boot server: discover the target
+	// (without brackets; for an address from an iBFT, which stores IPv4
+	// as ::ffff:a.b.c.d, use netip.Addr.Unmap().String()). Empty means "no boot server: discover the target
 	// by name" (RFC 4173 §5); iPXE and the kernel cannot boot from that.
 	Server string
 	// Protocol is the IANA transport protocol number; only 6 (TCP) exists.
