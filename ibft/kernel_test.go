@@ -1,0 +1,198 @@
+package ibft
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/netbootkit/netboot/internal/lab"
+)
+
+// guestDump is the guest's /init body: it prints every attribute under
+// /sys/firmware/ibft as "ibft-attr <path> <hex bytes>" (hex, so a missing
+// newline or a stray byte shows), every symlink as "ibft-link <path>
+// <target>", and the raw ACPI table the kernel found as "ibft-acpi <name>
+// <hex>", then "ibft-done".
+const guestDump = `
+cd /sys/firmware/ibft 2>/dev/null || echo "ibft-missing"
+for f in $(find . -type f | sort); do
+	echo "ibft-attr ${f#./} $(hexdump -v -e '1/1 "%02x"' "$f")"
+done
+for f in $(find . -type l | sort); do
+	echo "ibft-link ${f#./} $(readlink "$f")"
+done
+for s in iBFT IBFT BIFT; do
+	f=/sys/firmware/acpi/tables/$s
+	[ -f "$f" ] && echo "ibft-acpi $s $(hexdump -v -e '1/1 "%02x"' "$f")"
+done
+echo "ibft-done"
+`
+
+// guestView is what the guest printed.
+type guestView struct {
+	attrs map[string]string // path → content
+	links map[string]string // path → link target
+	acpi  map[string][]byte // signature → raw table
+}
+
+func parseGuestDump(t *testing.T, out string) guestView {
+	t.Helper()
+	v := guestView{attrs: map[string]string{}, links: map[string]string{}, acpi: map[string][]byte{}}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		i := strings.Index(line, "ibft-")
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(line[i:])
+		if len(f) < 2 {
+			continue
+		}
+		val := ""
+		if len(f) > 2 {
+			val = f[2]
+		}
+		switch f[0] {
+		case "ibft-attr":
+			b, err := hex.DecodeString(val)
+			require.NoError(t, err, line)
+			v.attrs[f[1]] = string(b)
+		case "ibft-link":
+			v.links[f[1]] = val
+		case "ibft-acpi":
+			b, err := hex.DecodeString(val)
+			require.NoError(t, err, line)
+			v.acpi[f[1]] = b
+		}
+	}
+	return v
+}
+
+// bootWithTable boots the Debian kernel with table installed by QEMU as an
+// ACPI table, loads iscsi_ibft, and returns what the guest saw.
+func bootWithTable(t *testing.T, name string, table []byte) guestView {
+	t.Helper()
+	lab.Require(t, "qemu-system-x86_64")
+	k := lab.Kernel(t)
+	rd := lab.NewInitramfs(guestDump)
+	require.NoError(t, rd.AddModules(k, "iscsi_ibft"))
+	initrd := rd.Build(t)
+	file := filepath.Join(t.TempDir(), name+".bin")
+	require.NoError(t, os.WriteFile(file, table, 0o644))
+	vm := lab.Boot(t, lab.Machine{
+		Name:   "ibft-" + name,
+		Kernel: k.Vmlinuz,
+		Initrd: initrd,
+		// An e1000 pinned at 00:03.0 (user networking, restrict=on, no
+		// ROM), so Linux can link ethernetN/device to the NIC's PCI
+		// function. lab.NIC has no PCI address field, hence plain Args.
+		Args: []string{
+			"-netdev", "user,id=ibftnic,restrict=on",
+			"-device", "e1000,netdev=ibftnic,addr=03.0,romfile=",
+			"-acpitable", "file=" + file,
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	_, err := vm.WaitFor(ctx, "ibft-done")
+	require.NoError(t, err, "guest output:\n%s", vm.Output())
+	out := vm.Output()
+	require.NotContains(t, out, "ibft-missing", "the kernel did not show the table:\n%s", out)
+	require.NotContains(t, out, "lab: insmod", "a module failed to load:\n%s", out)
+	return parseGuestDump(t, out)
+}
+
+// TestLinuxKernelReadsOurTables is the decisive check: Linux's own
+// iscsi_ibft driver reads tables we built (installed with QEMU's
+// -acpitable) and every attribute it shows under /sys/firmware/ibft is
+// compared byte for byte with what we built, and with ReadSysfs. The raw
+// ACPI table the kernel found is compared with our bytes.
+func TestLinuxKernelReadsOurTables(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU")
+	}
+	full := fullTable()
+	full.Signature = SignatureACPI
+	full.NICs[0].PrefixLen = 32 // /64 has no IPv4 subnet-mask; Linux's shift would be undefined
+	broadcom := workedExample()
+	broadcom.Signature = SignatureBroadcom
+	cases := []struct {
+		name string
+		tb   *Table
+		raw  []byte // bytes to install; nil = tb.MarshalBinary()
+	}{
+		{"worked", workedExample(), nil},
+		{"full", full, nil},
+		{"ipxe", ipxeFixtureTable(), ipxeFixture(t)},
+		{"bift", broadcom, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			raw := c.raw
+			if raw == nil {
+				var err error
+				raw, err = c.tb.MarshalBinary()
+				require.NoError(t, err)
+			}
+			g := bootWithTable(t, c.name, raw)
+
+			// The kernel found our table, unchanged.
+			sig := c.tb.Signature.String()
+			require.Contains(t, g.acpi, sig, "ACPI tables seen: %v", keys(g.acpi))
+			assert.Equal(t, raw, g.acpi[sig], "the table the kernel found is our bytes")
+
+			// Every attribute, byte for byte, and no others.
+			want := linuxSysfsView(c.tb)
+			assert.Equal(t, want, g.attrs)
+
+			// The PCI link: 00:03.0 is the guest's e1000.
+			for _, n := range c.tb.NICs {
+				link := "ethernet" + string('0'+rune(n.Index)) + "/device"
+				if n.PCI == (PCIAddress{Device: 3}) {
+					assert.True(t, strings.HasSuffix(g.links[link], "/0000:00:03.0"), "%s → %q", link, g.links[link])
+				} else {
+					assert.NotContains(t, g.links, link, "no PCI function %v in the guest", n.PCI)
+				}
+			}
+
+			// ReadSysfs over what the kernel showed.
+			fsys := fstest.MapFS{}
+			for p, data := range g.attrs {
+				fsys[p] = &fstest.MapFile{Data: []byte(data), Mode: 0o400}
+			}
+			for p, dst := range g.links {
+				fsys[p] = &fstest.MapFile{Data: []byte(dst), Mode: fs.ModeSymlink | 0o777}
+			}
+			got, err := ReadSysfs(fsys)
+			require.NoError(t, err)
+			wantTable := sysfsVisible(c.tb)
+			for i := range wantTable.NICs {
+				if _, ok := g.links["ethernet"+string('0'+rune(wantTable.NICs[i].Index))+"/device"]; ok {
+					wantTable.NICs[i].PCI = c.tb.NICs[i].PCI
+				}
+			}
+			assert.Equal(t, wantTable, got)
+		})
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var k []string
+	for s := range m {
+		k = append(k, s)
+	}
+	return k
+}
