@@ -239,7 +239,7 @@ func checkURL(what, s string) error {
 // Sanitize turns any string into display text that is safe in the text of
 // echo, prompt and menu items: printable ASCII only ("?" replaces anything
 // else, including "$"), words starting with "#" or equal to a separator are
-// defused by a "?" prefix, a trailing "\" becomes "?", and runs of spaces
+// defused by a "?" prefix, a "\" ending a word becomes "?", and runs of spaces
 // collapse. The result is at most max bytes (0 means no limit; "..." marks
 // a cut). Use it for messages that quote untrusted input, such as the
 // Handler's error scripts; for values that must arrive unchanged use the
@@ -263,13 +263,14 @@ func Sanitize(s string, max int) string {
 	words := strings.Fields(b.String())
 	for i, w := range words {
 		if w[0] == '#' || w == "&&" || w == "||" || w == ";" {
-			words[i] = "?" + w
+			w = "?" + w
 		}
+		if strings.HasSuffix(w, `\`) {
+			w = w[:len(w)-1] + "?"
+		}
+		words[i] = w
 	}
 	out := strings.Join(words, " ")
-	if strings.HasSuffix(out, `\`) {
-		out = out[:len(out)-1] + "?"
-	}
 	if max > 0 && len(out) > max {
 		cut := max - 3
 		if cut < 0 {

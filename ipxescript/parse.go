@@ -118,12 +118,9 @@ type logical struct {
 }
 
 func (l *logical) pos(off int) Pos {
-	s := l.segs[0]
-	for _, x := range l.segs {
-		if x.off <= off {
-			s = x
-		}
-	}
+	// The last segment starting at or before off (segments are sorted).
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].off > off }) - 1
+	s := l.segs[max(i, 0)]
 	return Pos{Line: s.line, Col: s.col + off - s.off}
 }
 
@@ -296,13 +293,13 @@ func (p *parser) parseLine(l *logical) (Line, [][]token, Pos, bool) {
 		if text[i] == '#' {
 			c := string(text[i+1:])
 			c = strings.TrimPrefix(c, " ")
-			c = strings.Map(func(r rune) rune {
-				if r < 0x80 && isSpace(byte(r)) {
-					return ' '
+			cb := []byte(c)
+			for k, b := range cb {
+				if isSpace(b) {
+					cb[k] = ' '
 				}
-				return r
-			}, c)
-			line.Comment = c
+			}
+			line.Comment = string(cb)
 			break
 		}
 		toks = append(toks, token{s: string(text[i:j]), pos: l.pos(i)})
@@ -384,8 +381,8 @@ func (p *parser) checkLine(line *Line, groups [][]token, labels map[string]bool)
 // checkToken emits warnings about a single token.
 func (p *parser) checkToken(t token) {
 	s := t.s
-	if strings.ContainsAny(s, `"'`) {
-		p.warnf(t.pos, "quotes are literal characters in iPXE (there is no quoting): %q", s)
+	if q := `"'`; strings.ContainsAny(s[:1], q) || strings.ContainsAny(s[len(s)-1:], q) {
+		p.warnf(t.pos, "quotes are literal characters in iPXE (there is no quoting): %s", s)
 	}
 	if strings.HasPrefix(s, "https://") || strings.Contains(s, "=https://") {
 		p.warnf(t.pos, "https URL: Debian's and other older iPXE builds have no HTTPS support")
