@@ -94,11 +94,11 @@ func TestErrorMessage(t *testing.T) {
 func TestIsSAN(t *testing.T) {
 	for in, want := range map[string]bool{
 		"iscsi:10.0.0.1::::iqn.2001-04.com.example:d": true,
-		"aoe:e1.1":                       true,
-		"http://10.0.0.1/disk.img":       true,
-		"fcp:10:00:00:00:c9:12:34:56:0":  true,
-		"10.0.0.1:/srv/root":             false,
-		"nfs:10.0.0.1:/srv/root":         false,
+		"aoe:e1.1":                      true,
+		"http://10.0.0.1/disk.img":      true,
+		"fcp:10:00:00:00:c9:12:34:56:0": true,
+		"10.0.0.1:/srv/root":            false,
+		"nfs:10.0.0.1:/srv/root":        false,
 	} {
 		rp, err := Parse(in)
 		require.NoError(t, err, in)
