@@ -24,20 +24,22 @@
 //
 // # RFC 4173 iSCSI
 //
-//		iscsi:<server>:<protocol>:<port>:<LUN>:<targetname>
+//	iscsi:<server>:<protocol>:<port>:<LUN>:<targetname>
 //
-//	  - server: DNS name, dotted IPv4, or IPv6 in brackets ("[2001:db8::1]").
-//	    Empty is allowed (discover the target by name) and kept empty; a
-//	    consumer that must connect should refuse it.
-//	  - protocol: empty or 6 (TCP), the only defined value. Default 6.
-//	  - port: empty or 1–65535. Default 3260 ([DefaultPort]). iPXE treats 0 or
-//	    garbage as 3260; here they are errors.
-//	  - LUN: empty or 1–4 groups of 1–4 hex digits joined by "-", filled left
-//	    to right into the 8-byte SAM LUN. Default 0. "10" is LUN 16: the
-//	    field is hex. See [LUN] for the byte layout, [LUN.Int] and [IntLUN]
-//	    for small integers, [LUN.Linux] and [LinuxLUN] for Linux numbering.
-//	  - targetname: everything after the fourth separator, colons included;
-//	    a valid iSCSI name (below), lowercased.
+// The fields:
+//
+//   - server: DNS name, dotted IPv4, or IPv6 in brackets ("[2001:db8::1]").
+//     Empty is allowed (discover the target by name) and kept empty; a
+//     consumer that must connect should refuse it.
+//   - protocol: empty or 6 (TCP), the only defined value. Default 6.
+//   - port: empty or 1–65535. Default 3260 ([DefaultPort]). iPXE treats 0 or
+//     garbage as 3260; here they are errors.
+//   - LUN: empty or 1–4 groups of 1–4 hex digits joined by "-", filled left
+//     to right into the 8-byte SAM LUN. Default 0. "10" is LUN 16: the
+//     field is hex. See [LUN] for the byte layout, [LUN.Int] and [IntLUN]
+//     for small integers, [LUN.Linux] and [LinuxLUN] for Linux numbering.
+//   - targetname: everything after the fourth separator, colons included;
+//     a valid iSCSI name (below), lowercased.
 //
 // Canonical form: "iscsi:", server (IPv6 bracketed), then protocol, port
 // and LUN only when they are not the defaults:
