@@ -31,7 +31,7 @@ func fleet(t *testing.T, seen *[]*Machine) Renderer {
 			if m.BuildArch != "" {
 				arch = m.BuildArch
 			}
-			return New().Echo("Hello "+m.Hostname).LinuxBoot(Linux{
+			return New().Echo("Hello " + m.Hostname).LinuxBoot(Linux{
 				Kernel:  "http://192.0.2.1/" + arch + "/vmlinuz",
 				Initrds: []string{"http://192.0.2.1/" + arch + "/initrd.img"},
 				Args:    []string{"hostname=" + m.Hostname},
