@@ -31,6 +31,8 @@ var (
 	// ErrNoHandler is returned by Serve when neither Handler nor Root
 	// is set.
 	ErrNoHandler = errors.New("tftpserve: no Handler and no Root")
+	// ErrConfig is returned by Serve for contradictory settings.
+	ErrConfig = errors.New("tftpserve: invalid configuration")
 	// errDuplicate ends a retransmitted request while the original
 	// is still queued or running.
 	errDuplicate = errors.New("tftpserve: duplicate request")

@@ -29,6 +29,8 @@ const (
 	DefaultQueueTimeout = 20 * time.Second
 	// MaxBlockSize is the largest blksize RFC 2348 allows.
 	MaxBlockSize = 65464
+	// MaxAnticipateBytes bounds the bytes of one Anticipate window.
+	MaxAnticipateBytes = 64 << 10
 )
 
 // Server is a read-only TFTP server for network boot, built on
@@ -81,8 +83,13 @@ type Server struct {
 	// Anticipate, when above 1, enables pin/tftp's experimental
 	// send-ahead: up to Anticipate blocks (at most 60) are sent before
 	// waiting for their ACKs. It is not RFC 7440 windowsize and is not
-	// negotiated; see the package documentation for measurements. It is
-	// ignored in SinglePort mode, where pin/tftp v3.2.0 would panic.
+	// negotiated, and a lost block costs a whole window after a
+	// timeout. Real clients (atftp, busybox, curl) fail with it when a
+	// window is larger than their socket buffer, so Serve requires
+	// BlockSize to be set and Anticipate×(BlockSize+4) to stay within
+	// MaxAnticipateBytes; it also refuses Anticipate with SinglePort,
+	// where pin/tftp v3.2.0 closes a channel twice and panics. See the
+	// package documentation for measurements.
 	Anticipate uint
 	// SinglePort serves every transfer from the listening port instead
 	// of a fresh port per transfer, for NAT and containers (pin/tftp's
@@ -219,6 +226,10 @@ func (s *Server) Serve(conn net.PacketConn) error {
 		conn.Close()
 		return ErrNoHandler
 	}
+	if err := s.checkAnticipate(); err != nil {
+		conn.Close()
+		return err
+	}
 	s.init()
 	enablePacketInfo(conn)
 	ts := tftp.NewServer(s.serveRead, s.serveWrite)
@@ -262,6 +273,24 @@ func (s *Server) Serve(conn net.PacketConn) error {
 		return fmt.Errorf("tftpserve: %w", err)
 	}
 	return ErrServerClosed
+}
+
+func (s *Server) checkAnticipate() error {
+	if s.Anticipate <= 1 {
+		return nil
+	}
+	if s.SinglePort {
+		return fmt.Errorf("%w: Anticipate cannot be combined with SinglePort", ErrConfig)
+	}
+	if s.BlockSize <= 0 {
+		return fmt.Errorf("%w: Anticipate needs an explicit BlockSize", ErrConfig)
+	}
+	w := min(s.Anticipate, 60)
+	if int(w)*(s.BlockSize+4) > MaxAnticipateBytes {
+		return fmt.Errorf("%w: Anticipate %d × (BlockSize %d + 4) exceeds %d bytes in flight",
+			ErrConfig, w, s.BlockSize, MaxAnticipateBytes)
+	}
+	return nil
 }
 
 // Shutdown stops accepting requests, refuses the queued ones and waits

@@ -560,7 +560,7 @@ func TestCloseAbortsTransfers(t *testing.T) {
 // listening port, and that shutdown does not leak.
 func TestSinglePort(t *testing.T) {
 	checkGoroutines(t)
-	srv := &Server{Handler: openTestDir(t), SinglePort: true, Anticipate: 8}
+	srv := &Server{Handler: openTestDir(t), SinglePort: true}
 	addr := startServer(t, srv, "127.0.0.1")
 	r := newRaw(t, addr)
 	r.send(rrq("1m.bin", "octet", "blksize", "1468"))
@@ -578,7 +578,7 @@ func TestSinglePort(t *testing.T) {
 // TestAnticipate fetches files of every size with send-ahead on.
 func TestAnticipate(t *testing.T) {
 	checkGoroutines(t)
-	srv := &Server{Handler: openTestDir(t), Anticipate: 16}
+	srv := &Server{Handler: openTestDir(t), Anticipate: 16, BlockSize: 1468}
 	addr := startServer(t, srv, "127.0.0.1")
 	for name, size := range testSizes {
 		for _, bs := range []int{0, 1468} {
@@ -621,4 +621,14 @@ func TestServeErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, srv.Serve(c), ErrServerClosed)
 	require.ErrorIs(t, srv.ListenAndServe("127.0.0.1:0"), ErrServerClosed)
+
+	for _, bad := range []*Server{
+		{Root: fstest.MapFS{}, Anticipate: 8},                                    // no BlockSize
+		{Root: fstest.MapFS{}, Anticipate: 8, BlockSize: 65464},                  // 512 KiB window
+		{Root: fstest.MapFS{}, Anticipate: 8, BlockSize: 1468, SinglePort: true}, // pin panics
+	} {
+		c, err = net.ListenPacket("udp", "127.0.0.1:0")
+		require.NoError(t, err)
+		require.ErrorIs(t, bad.Serve(c), ErrConfig)
+	}
 }
