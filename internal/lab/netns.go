@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -80,10 +81,11 @@ func NewNet(t testing.TB) *Net {
 	t.Helper()
 	RequireRoot(t)
 	Require(t, "ip")
-	var id [3]byte
+	var id [2]byte
 	_, _ = rand.Read(id[:])
 	n := &Net{
-		Prefix: NetnsPrefix + hex.EncodeToString(id[:]),
+		// The creator's PID in the name lets RemoveStale recognise leftovers.
+		Prefix: NetnsPrefix + hex.EncodeToString(id[:]) + "p" + strconv.Itoa(os.Getpid()),
 		Bridge: "br0",
 		Subnet: netip.MustParsePrefix(DefaultSubnet),
 		t:      t,
@@ -134,6 +136,60 @@ func (n *Net) addNetns(name string) {
 	n.must("ip", "-n", name, "link", "set", "lo", "up")
 	n.must("ip", "netns", "exec", name, "sysctl", "-qw",
 		"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+}
+
+// RemoveStale deletes namespaces left behind by lab runs that died before
+// their cleanup (a killed or timed-out test binary): those named
+// <NetnsPrefix><hex>p<pid>-… whose creating process no longer exists. It
+// never touches namespaces of live processes or without that name shape,
+// and returns the names it deleted.
+func RemoveStale() ([]string, error) {
+	ents, err := os.ReadDir("/run/netns")
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	var removed []string
+	for _, e := range ents {
+		pid, ok := stalePID(e.Name())
+		if !ok || pid == os.Getpid() {
+			continue
+		}
+		if err := unix.Kill(pid, 0); err == nil || err == unix.EPERM {
+			continue // the creator is alive
+		}
+		if _, err := runCmd("ip", "netns", "delete", e.Name()); err != nil {
+			return removed, err
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
+}
+
+// stalePID extracts the creator PID from a lab namespace name.
+func stalePID(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, NetnsPrefix)
+	if !ok {
+		return 0, false
+	}
+	id, rest, ok := strings.Cut(rest, "p")
+	if !ok || len(id) != 4 {
+		return 0, false
+	}
+	if _, err := hex.DecodeString(id); err != nil {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(num)
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, true
 }
 
 // AddHost creates a namespace <prefix>-<name> whose "eth0" is a veth cabled

@@ -128,3 +128,23 @@ func TestRASenderOnWire(t *testing.T) {
 	assert.NoError(t, ra.Err())
 	assert.Positive(t, ra.Sent())
 }
+
+// TestRemoveStale deletes a namespace named like a dead run's and keeps a
+// live one's.
+func TestRemoveStale(t *testing.T) {
+	lab.RequireRoot(t)
+	lab.Require(t, "ip")
+	n := lab.NewNet(t) // ours: alive, must survive
+	// A PID that does not exist: above the kernel's pid_max default range.
+	dead := lab.NetnsPrefix + "dead" + "p4194000-lan"
+	out, err := exec.Command("ip", "netns", "add", dead).CombinedOutput()
+	require.NoError(t, err, string(out))
+	t.Cleanup(func() { exec.Command("ip", "netns", "delete", dead).Run() })
+	removed, err := lab.RemoveStale()
+	require.NoError(t, err)
+	assert.Contains(t, removed, dead)
+	list, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	require.NoError(t, err)
+	assert.NotContains(t, string(list), dead)
+	assert.Contains(t, string(list), n.LAN)
+}

@@ -246,6 +246,7 @@ type VM struct {
 	Name string
 
 	cmd     *exec.Cmd
+	argv    []string
 	dir     string
 	ownDir  bool
 	logFile *os.File
@@ -287,7 +288,7 @@ func (m *Machine) Start(ctx context.Context) (*VM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
-	v := &VM{Name: m.name(), dir: dir, ownDir: own, logFile: logFile, log: m.Logger,
+	v := &VM{Name: m.name(), argv: argv, dir: dir, ownDir: own, logFile: logFile, log: m.Logger,
 		changed: make(chan struct{}), done: make(chan struct{})}
 	// `ip netns exec` execs QEMU in place, so the PID is QEMU's.
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -347,6 +348,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// Args returns the command line QEMU was started with (including the
+// `ip netns exec` prefix when it runs in a namespace).
+func (v *VM) Args() []string { return append([]string(nil), v.argv...) }
 
 // PID returns QEMU's process id.
 func (v *VM) PID() int { return v.cmd.Process.Pid }
@@ -491,7 +496,8 @@ func Boot(t testing.TB, m Machine) *VM {
 	t.Cleanup(func() {
 		v.Stop()
 		if t.Failed() {
-			t.Logf("lab: %s serial output (last 40 lines):\n%s\nqemu stderr: %s", v.Name, lastLines([]byte(v.Output()), 40), v.Stderr())
+			t.Logf("lab: %s: %s\nserial output (last 40 lines):\n%s\nqemu stderr: %s",
+				v.Name, strings.Join(v.argv, " "), lastLines([]byte(v.Output()), 40), v.Stderr())
 		}
 	})
 	return v

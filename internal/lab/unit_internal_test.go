@@ -71,3 +71,20 @@ func TestRouterAdvertisementLifetimeZero(t *testing.T) {
 	_, ok = raLifetime(b[:10])
 	assert.False(t, ok)
 }
+
+func TestStalePID(t *testing.T) {
+	for name, want := range map[string]int{
+		"nbl3fa2p12345-lan": 12345,
+		"nbl3fa2p1-srv":     1,
+		"nbl3fa2p-lan":      0,
+		"nbl3fa2p12x-lan":   0,
+		"nblzzzzp12-lan":    0,
+		"nbl3fa2p12":        0,
+		"other-ns":          0,
+		"nbl3fa21p12-lan":   0,
+	} {
+		pid, ok := stalePID(name)
+		assert.Equal(t, want != 0, ok, name)
+		assert.Equal(t, want, pid, name)
+	}
+}
