@@ -76,7 +76,7 @@
 //
 //	[<ipv4>:]/<path>[,<opt>…]             Parse, ParseNFSRoot   kernel grammar
 //	nfs:[<server>:]/<path>[(:|,)<opt>…]   Parse, ParseDracut    dracut grammar, also nfs4:
-//	<ipv4>:/<path>[:<opt>…], [<ipv6>]:…   ParseDracut
+//	[<ipv4>:]/<path>[(:|,)<opt>…]         ParseDracut           dracut's legacy root= form
 //
 // A bare path in option 17 must not contain ":" (the kernel takes it as
 // part of the path, dracut as the start of the options), and its server must

@@ -83,13 +83,12 @@ func (v *DracutISCSI) String() string {
 //	iscsi:…                          *DracutISCSI (see its doc)
 //	nfs:[<server>:]/<path>[:<opts>]  *NFS (opts after ':' or ',', separated by ',')
 //	nfs4:…                           *NFS
-//	<ipv4>:/<path>[:<opts>]          *NFS, also [<ipv6>]:/<path>
+//	[<ipv4>:]/<path>[:<opts>]        *NFS (not /dev/…; IPv6 only in the nfs: form)
 //	dhcp, dhcp6                      *FromDHCP
 //
 // root=/dev/nfs means "see nfsroot=": it is refused with [ErrUnsupported];
 // parse the nfsroot= value with [ParseNFSRoot]. Local devices ("/dev/sda1",
-// "UUID=…", "LABEL=…", a bare "/path") are not network roots and are
-// refused the same way.
+// "UUID=…", "LABEL=…") are not network roots and are refused the same way.
 func ParseDracut(s string) (RootPath, error) { return Parser{}.ParseDracut(s) }
 
 // ParseDracut is [ParseDracut] with p's options.

@@ -82,7 +82,8 @@ func TestParseDracutOther(t *testing.T) {
 		{"nfs:10.0.0.1:/srv/root,vers=3", &NFS{Scheme: "nfs", Server: "10.0.0.1", Path: "/srv/root", Options: []string{"vers=3"}}},
 		{"nfs4:nfs.example.com:/exports/root", &NFS{Scheme: "nfs4", Server: "nfs.example.com", Path: "/exports/root"}},
 		{"10.0.0.1:/srv/root:vers=3", &NFS{Server: "10.0.0.1", Path: "/srv/root", Options: []string{"vers=3"}}},
-		{"[2001:db8::1]:/srv/root", &NFS{Server: "2001:db8::1", Path: "/srv/root"}},
+		{"/srv/root", &NFS{Path: "/srv/root"}}, // parse-nfsroot.sh: "/*" but not "/dev/*" is NFS
+		{"/srv/root:vers=3", &NFS{Path: "/srv/root", Options: []string{"vers=3"}}},
 	} {
 		rp, err := ParseDracut(tc.in)
 		require.NoError(t, err, tc.in)
@@ -95,6 +96,16 @@ func TestParseDracutOther(t *testing.T) {
 	assert.ErrorIs(t, err, ErrUnsupported)
 	_, err = ParseDracut("nfs:10.0.0.1:/srv/root:")
 	assert.ErrorIs(t, err, ErrEmpty)
+	for _, in := range []string{
+		"[2001:db8::1]:/srv/root",      // parse-nfsroot.sh does not treat this as NFS
+		"nfs:10.0.0.1:/a:/b",           // dracut takes the path from the last ":/"
+		"nfs:10.0.0.1:/srv,vers=3:tcp", // dracut would drop "tcp"
+		"nfs:10.0.0.1:/srv:vers=3:tcp",
+		"nfs:vers=3:10.0.0.1:/srv", // anaconda's nfs:<opts>:<server>:/<path> is not supported
+	} {
+		_, err := ParseDracut(in)
+		assert.Error(t, err, in)
+	}
 }
 
 func TestParseNFSRootKernel(t *testing.T) {

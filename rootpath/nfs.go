@@ -56,33 +56,23 @@ func (v *NFS) String() string {
 	return b.String()
 }
 
-// parseNFSBare reads "[server:]/path[,opts]". In DHCP mode (dracut false)
-// the server must be IPv4 and the path must not contain ':' (the kernel
-// takes it as part of the path, dracut as the start of the options). In
-// dracut mode a server ("<ipv4>" or "[<ipv6>]") is required, since a bare
-// "/path" is a local root device there, and options may follow ':' or ','.
+// parseNFSBare reads "[<ipv4>:]/path[,opts]". In DHCP mode (dracut false)
+// no ':' may follow the server: the kernel takes it as part of the path or
+// options, dracut as the start of the options. In dracut mode (dracut's
+// parse-nfsroot.sh: "<digit>…:/…" or "/…" but not "/dev/…") options may also
+// follow ':'. Neither reads a bracketed IPv6 server in this form.
 func parseNFSBare(input string, dracut bool) (*NFS, error) {
 	v := &NFS{}
 	rest := input
 	switch {
 	case strings.HasPrefix(rest, "/"):
-		if dracut {
+		if dracut && strings.HasPrefix(rest, "/dev/") {
 			return nil, newErr(input, FieldRootPath, input, reason(ErrUnsupported,
-				"a bare path is a local root device for dracut; write nfs:%s or <server>:%s", input, input))
+				"a local root device, not a network root"))
 		}
 	case strings.HasPrefix(rest, "["):
-		if !dracut {
-			return nil, newErr(input, FieldServer, input, reason(ErrUnsupported,
-				"the kernel reads only an IPv4 server in a bare NFS root path; write nfs:[<ipv6>]:/<path> for dracut"))
-		}
-		server, after, err := cutServer(input, rest)
-		if err != nil {
-			return nil, err
-		}
-		if v.Server, err = parseServer(server); err != nil {
-			return nil, newErr(input, FieldServer, server, err)
-		}
-		rest = after
+		return nil, newErr(input, FieldServer, input, reason(ErrUnsupported,
+			"neither the kernel nor dracut reads a bracketed IPv6 server in a bare NFS root path; write nfs:[<ipv6>]:/<path>"))
 	case rest[0] >= '0' && rest[0] <= '9':
 		server, after, ok := strings.Cut(rest, ":")
 		if !ok || !isIPv4(server) {
@@ -100,12 +90,16 @@ func parseNFSBare(input string, dracut bool) (*NFS, error) {
 		}
 		return v, nil
 	}
+	if strings.Contains(rest, ":") {
+		f, val := FieldPath, rest
+		if i := strings.IndexByte(rest, ','); i >= 0 && i < strings.IndexByte(rest, ':') {
+			f, val = FieldOptions, rest[i+1:]
+		}
+		return nil, newErr(input, f, val, reason(ErrSyntax,
+			"':' after the server is ambiguous: the kernel reads it as part of the path or options, dracut as the start of the mount options"))
+	}
 	if err := v.parsePathOpts(input, rest, ","); err != nil {
 		return nil, err
-	}
-	if strings.Contains(v.Path, ":") {
-		return nil, newErr(input, FieldPath, v.Path, reason(ErrSyntax,
-			"':' in the path is ambiguous: the kernel reads it as part of the path, dracut as the start of the mount options"))
 	}
 	return v, nil
 }
@@ -135,8 +129,19 @@ func parseNFSScheme(input, scheme, rest string) (*NFS, error) {
 }
 
 // parsePathOpts reads "/path[<sep>opt,opt…]" where the path ends at the
-// first byte in seps.
+// first byte in seps. With ':' in seps (dracut's nfsroot_to_var), a second
+// ":/" and a ':' inside the options are refused: dracut takes the path from
+// the last ":/" and cuts options at a ',' in the path, so those texts mean
+// something else to it.
 func (v *NFS) parsePathOpts(input, rest, seps string) error {
+	if strings.Contains(seps, ":") {
+		if strings.Contains(rest, ":/") {
+			return newErr(input, FieldPath, rest, reason(ErrSyntax, "dracut reads the path from the last \":/\"; do not repeat it"))
+		}
+		if i := strings.IndexAny(rest, seps); i >= 0 && strings.Contains(rest[i+1:], ":") {
+			return newErr(input, FieldOptions, rest[i+1:], reason(ErrSyntax, "':' inside the mount options: dracut would drop part of them"))
+		}
+	}
 	path, opts := rest, ""
 	hasOpts := false
 	if i := strings.IndexAny(rest, seps); i >= 0 {
