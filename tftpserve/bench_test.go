@@ -1,0 +1,215 @@
+package tftpserve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pin/tftp/v3"
+	"github.com/stretchr/testify/require"
+)
+
+// BenchmarkTransfer measures this server alone with pin/tftp's client
+// (go test -bench Transfer ./tftpserve).
+func BenchmarkTransfer(b *testing.B) {
+	for _, bs := range []int{512, 1468, 65464} {
+		b.Run("blksize="+strconv.Itoa(bs), func(b *testing.B) {
+			data := testData(8<<20, 1)
+			srv := &Server{Handler: HandlerFunc(func(ctx context.Context, req *Request) (Content, error) { return Bytes(data), nil })}
+			conn, err := ListenPacket("udp", "127.0.0.1:0")
+			require.NoError(b, err)
+			go srv.Serve(conn)
+			defer srv.Shutdown(context.Background())
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			for range b.N {
+				got, _, err := goGet(conn.LocalAddr().String(), "x", bs, true)
+				if err != nil || len(got) != len(data) {
+					b.Fatal(err, len(got))
+				}
+			}
+		})
+	}
+}
+
+// TestCompareWithPeers is the comparison benchmark, not a timed test: it
+// runs only with TFTPSERVE_BENCH=1, as root, with tftpd-hpa and dnsmasq
+// installed. It serves one 64 MiB file from this server, tftpd-hpa and
+// dnsmasq on three loopback addresses, fetches it with the same client
+// (curl) at blksize 512, 1468 and 65464 in alternation A B C A B C, and
+// prints the median MB/s and the ratios; then it runs a boot storm of
+// 200 concurrent clients (pin/tftp's client, blksize 1468) each fetching
+// 8 MiB, against each server, and prints failures and wall time.
+//
+//	sudo TFTPSERVE_BENCH=1 go test -run TestCompareWithPeers -v -timeout 30m ./tftpserve
+//
+// TFTPSERVE_BENCH_ROUNDS sets the rounds (default 3).
+func TestCompareWithPeers(t *testing.T) {
+	if os.Getenv("TFTPSERVE_BENCH") != "1" {
+		t.Skip("set TFTPSERVE_BENCH=1 to run the comparison benchmark")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: dnsmasq's TFTP listens on port 69")
+	}
+	for _, bin := range []string{"in.tftpd", "dnsmasq", "curl"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s not installed (Debian packages tftpd-hpa, dnsmasq, curl)", bin)
+		}
+	}
+	rounds := 3
+	if n, err := strconv.Atoi(os.Getenv("TFTPSERVE_BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	dir, err := os.MkdirTemp("", "tftpserve-bench-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755)) // tftpd-hpa and dnsmasq drop privileges
+	big := testData(64<<20, 64)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "64m.bin"), big, 0o644))
+	small := testData(8<<20, 8)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "8m.bin"), small, 0o644))
+
+	// Ours on 127.0.0.1, tftpd-hpa on 127.0.0.2, dnsmasq on 127.0.0.3:69.
+	d, err := OpenDir(dir)
+	require.NoError(t, err)
+	defer d.Close()
+	srv := &Server{Handler: d, MaxTransfers: 64, QueueTimeout: 60 * time.Second}
+	oursAddr := startServer(t, srv, "127.0.0.1")
+
+	port := freePort(t, "127.0.0.2")
+	hpaAddr := "127.0.0.2:" + port
+	startProc(t, "in.tftpd", "-L", "-s", dir, "-a", hpaAddr)
+	dnsAddr := "127.0.0.3:69"
+	startProc(t, "dnsmasq", "-k", "--conf-file=/dev/null", "--port=0", "--enable-tftp",
+		"--tftp-root="+dir, "--listen-address=127.0.0.3", "--bind-interfaces",
+		"--tftp-max=300", "--quiet-tftp", "--pid-file=", "--user=nobody")
+	servers := []struct{ name, addr string }{{"tftpserve", oursAddr}, {"tftpd-hpa", hpaAddr}, {"dnsmasq", dnsAddr}}
+	for _, s := range servers {
+		waitTFTP(t, s.addr)
+	}
+
+	t.Logf("throughput, 64 MiB with curl, median of %d rounds (MB/s = 10^6 B/s)", rounds)
+	for _, bs := range []int{512, 1468, 65464} {
+		res := map[string][]float64{}
+		for range rounds {
+			for _, s := range servers {
+				start := time.Now()
+				out, err := exec.Command("curl", "-sS", "--max-time", "600", "-o", "/dev/null",
+					"-w", "%{size_download}", "--tftp-blksize", strconv.Itoa(bs),
+					"tftp://"+s.addr+"/64m.bin").CombinedOutput()
+				el := time.Since(start)
+				require.NoError(t, err, "%s: %s", s.name, out)
+				require.Equal(t, strconv.Itoa(len(big)), string(out), s.name)
+				res[s.name] = append(res[s.name], float64(len(big))/el.Seconds()/1e6)
+			}
+		}
+		ours, hpa, dns := median(res["tftpserve"]), median(res["tftpd-hpa"]), median(res["dnsmasq"])
+		t.Logf("blksize %5d: tftpserve %7.1f MB/s  tftpd-hpa %7.1f  dnsmasq %7.1f  ratio vs faster peer %.2f  (runs %v)",
+			bs, ours, hpa, dns, ours/max(hpa, dns), res)
+	}
+
+	const clients = 200
+	for _, s := range servers {
+		start := time.Now()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var failures []error
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, _, err := goGet(s.addr, "8m.bin", 1468, true)
+				if err == nil && !bytes.Equal(got, small) {
+					err = fmt.Errorf("content mismatch (%d bytes)", len(got))
+				}
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		el := time.Since(start)
+		t.Logf("storm %s: %d clients x 8 MiB, blksize 1468: %d failures, %.1f s, aggregate %.1f MB/s",
+			s.name, clients, len(failures), el.Seconds(), float64(clients*len(small))/el.Seconds()/1e6)
+		if len(failures) > 0 {
+			t.Logf("  first failure: %v", failures[0])
+		}
+		if s.name == "tftpserve" && len(failures) > 0 {
+			t.Errorf("tftpserve storm had %d failures", len(failures))
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func freePort(t *testing.T, host string) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", host+":0")
+	require.NoError(t, err)
+	defer c.Close()
+	_, p, _ := net.SplitHostPort(c.LocalAddr().String())
+	return p
+}
+
+// startProc starts a server process and stops it (by its PID) at cleanup.
+func startProc(t *testing.T, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+}
+
+// waitTFTP waits until addr answers a request for a missing file.
+func waitTFTP(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		_, _, err := goGetTimeout(addr, "no-such-file", time.Second)
+		if err != nil && !isTimeout(err) {
+			return
+		}
+	}
+	t.Fatalf("no TFTP server answering on %s", addr)
+}
+
+func goGetTimeout(addr, name string, d time.Duration) ([]byte, int64, error) {
+	c, err := tftp.NewClient(addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	c.SetTimeout(d)
+	c.SetRetries(1)
+	wt, err := c.Receive(name, "octet")
+	if err != nil {
+		return nil, 0, err
+	}
+	var buf bytes.Buffer
+	_, err = wt.WriteTo(&buf)
+	return buf.Bytes(), 0, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
