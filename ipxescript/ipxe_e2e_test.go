@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -165,14 +167,7 @@ func TestRealIPXE(t *testing.T) {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 
-	subnet := n.Subnet.Addr().As4()
-	n.Server.Start(t, "dnsmasq",
-		"--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
-		"--interface="+n.Server.Iface, "--bind-interfaces",
-		fmt.Sprintf("--dhcp-range=%d.%d.%d.100,%d.%d.%d.199,255.255.255.0,1h",
-			subnet[0], subnet[1], subnet[2], subnet[0], subnet[1], subnet[2]),
-		"--dhcp-authoritative", "--no-ping", "--leasefile-ro", "--pid-file=",
-		"--log-facility=-", "--user=root", "--dhcp-boot="+base+"/first.ipxe")
+	startDnsmasq(t, n, "--dhcp-boot="+base+"/first.ipxe")
 
 	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x1e, 0x2e, 0x01}
 	start := time.Now()
@@ -250,4 +245,113 @@ type capture struct {
 func (c *capture) Write(p []byte) (int, error) {
 	c.body.Write(p)
 	return c.ResponseWriter.Write(p)
+}
+
+// startDnsmasq runs a DHCP-only dnsmasq (plus whatever extra enables) on
+// the lab LAN.
+func startDnsmasq(t *testing.T, n *lab.Net, extra ...string) {
+	subnet := n.Subnet.Addr().As4()
+	n.Server.Start(t, "dnsmasq", append([]string{
+		"--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
+		"--interface=" + n.Server.Iface, "--bind-interfaces",
+		fmt.Sprintf("--dhcp-range=%d.%d.%d.100,%d.%d.%d.199,255.255.255.0,1h",
+			subnet[0], subnet[1], subnet[2], subnet[0], subnet[1], subnet[2]),
+		"--dhcp-authoritative", "--no-ping", "--leasefile-ro", "--pid-file=",
+		"--log-facility=-", "--user=root"}, extra...)...)
+}
+
+// TestRealIPXEUEFILinux proves the UEFI initrd rule on real firmware: OVMF
+// PXE-boots Debian's snponly.efi (iPXE 2019), which runs the Bootstrap
+// script and gets a LinuxBoot script from the Handler. The machine whose
+// script has the automatic initrd=<name> boots the Debian kernel into its
+// initramfs; the control machine, same script without it (NoInitrdArgs),
+// boots the kernel with no initramfs and panics.
+func TestRealIPXEUEFILinux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU")
+	}
+	nbp := filepath.Join(lab.IPXEDir, "snponly.efi")
+	lab.Require(t, "qemu-system-x86_64", "dnsmasq", nbp, lab.OVMFCode)
+	k := lab.Kernel(t)
+	rd := lab.NewInitramfs(`echo "e2e-linux-ok cmdline: $(cat /proc/cmdline)"`).Build(t)
+	n := lab.NewNet(t)
+	n.Server.StartRA(t)
+	l, err := n.Server.Listen("tcp4", n.Server.IP().String()+":8080")
+	require.NoError(t, err)
+	base := "http://" + l.Addr().String()
+
+	withArgs := net.HardwareAddr{0x52, 0x54, 0x00, 0x1e, 0x2e, 0x11}
+	control := net.HardwareAddr{0x52, 0x54, 0x00, 0x1e, 0x2e, 0x12}
+	var mu sync.Mutex
+	var seen []*ipxescript.Machine
+	h := &ipxescript.Handler{Renderer: ipxescript.RenderFunc(func(_ context.Context, m *ipxescript.Machine) (*ipxescript.Script, error) {
+		mu.Lock()
+		seen = append(seen, m)
+		mu.Unlock()
+		if !m.UEFI() {
+			return nil, fmt.Errorf("expected a UEFI client, got platform %q", m.Platform)
+		}
+		return ipxescript.New().LinuxBoot(ipxescript.Linux{
+			Kernel:       base + "/" + m.BuildArch + "/vmlinuz",
+			Initrds:      []string{base + "/" + m.BuildArch + "/initrd.img"},
+			Args:         []string{"console=ttyS0,115200", "panic=-1", "loglevel=4"},
+			NoInitrdArgs: m.MAC.String() == control.String(),
+		}), nil
+	})}
+	mux := http.NewServeMux()
+	first := ipxescript.Bootstrap{URL: base + "/boot.ipxe"}.Script()
+	mux.HandleFunc("/first.ipxe", func(w http.ResponseWriter, r *http.Request) { _, _ = first.WriteTo(w) })
+	mux.Handle("/boot.ipxe", h)
+	mux.HandleFunc("/x86_64/vmlinuz", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, k.Vmlinuz) })
+	mux.HandleFunc("/x86_64/initrd.img", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, rd) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close() })
+
+	tftp := t.TempDir()
+	data, err := os.ReadFile(nbp)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(tftp, "snponly.efi"), data, 0o644))
+	require.NoError(t, os.Chmod(tftp, 0o755))
+	startDnsmasq(t, n, "--enable-tftp", "--tftp-root="+tftp,
+		"--dhcp-userclass=set:ipxe,iPXE",
+		"--dhcp-boot=tag:!ipxe,snponly.efi",
+		"--dhcp-boot=tag:ipxe,"+base+"/first.ipxe")
+
+	start := time.Now()
+	boot := func(name string, mac net.HardwareAddr) *lab.VM {
+		return lab.Boot(t, n.Machine(lab.Machine{Name: name, Firmware: lab.UEFI, MemoryMB: 512,
+			NICs: []lab.NIC{{MAC: mac, Model: "virtio-net-pci", ROM: lab.NoROM, BootIndex: 1}}}))
+	}
+	vmOK := boot("uefi-initrd", withArgs)
+	vmCtl := boot("uefi-control", control)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+
+	m, err := vmOK.WaitForRegexp(ctx, regexp.MustCompile(`e2e-linux-ok cmdline: ([^\r\n]*)`))
+	if err != nil {
+		t.Logf("serial console:\n%s", vmOK.Output())
+	}
+	require.NoError(t, err)
+	t.Logf("UEFI power-on to Linux initramfs: %v", time.Since(start).Round(time.Millisecond))
+	assert.Contains(t, m[1], "initrd=initrd.img")
+	assert.Contains(t, m[1], "console=ttyS0,115200")
+
+	// The control machine's kernel finds no initramfs.
+	_, err = vmCtl.WaitForRegexp(ctx, regexp.MustCompile(`Kernel panic|Unable to mount root|e2e-linux-ok`))
+	out := vmCtl.Output()
+	if err != nil {
+		t.Logf("control serial console:\n%s", out)
+	}
+	require.NoError(t, err)
+	assert.NotContains(t, out, "e2e-linux-ok", "without initrd= a 2019 iPXE on UEFI gives the kernel no initrd")
+	t.Logf("control machine: %s", regexp.MustCompile(`(Kernel panic[^\r\n]*|[^\r\n]*Unable to mount root[^\r\n]*)`).FindString(out))
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, seen)
+	for _, m := range seen {
+		assert.Equal(t, "x86_64", m.BuildArch)
+		assert.Equal(t, "efi", m.Platform)
+	}
 }
