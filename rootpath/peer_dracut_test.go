@@ -232,7 +232,7 @@ func TestPeerDracutRefusals(t *testing.T) {
 		dracutValue string
 	}{
 		{"nfs:10.0.0.1:/srv,vers=3:tcp", 3, "vers=3"}, // "tcp" is lost
-		{"nfs:10.0.0.1:/a:/b", 2, "/b"},              // path from the last ":/"
+		{"nfs:10.0.0.1:/a:/b", 2, "/b"},               // path from the last ":/"
 		{"nfs:vers=3:10.0.0.1:/srv", 3, "vers=3"},     // anaconda's options-first form
 	}
 	var inputs []string
