@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"testing/fstest"
 	"time"
 
 	"github.com/netbootkit/netboot/ipxescript"
@@ -227,4 +229,27 @@ func ExampleHandler() {
 	// echo netboot: retrying in 30 seconds (attempt 1)
 	// sleep 30 || exit 1
 	// chain --autofree --replace /boot.ipxe?mac=52-54-00-00-00-01&buildarch=x86_64&retry=1
+}
+
+// Serve hand-written scripts from a directory: per machine, then
+// default.ipxe, then a built-in default. Files are validated before they
+// are served.
+func ExampleFSRenderer() {
+	files := fstest.MapFS{
+		"52-54-00-12-34-56.ipxe": {Data: []byte("#!ipxe\nsanboot iscsi:192.0.2.1::::iqn.2026-01.org.example:node-1\n")},
+		"default.ipxe":           {Data: []byte("#!ipxe\nchain http://192.0.2.1/menu.ipxe\n")},
+	}
+	r := &ipxescript.FSRenderer{FS: files, Default: ipxescript.New().LocalBoot()}
+	for _, mac := range []string{"52:54:00:12:34:56", "52:54:00:00:00:01"} {
+		hw, _ := net.ParseMAC(mac)
+		s, err := r.RenderScript(context.Background(), &ipxescript.Machine{MAC: hw})
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Print(s.Lines[0].String(), "\n")
+	}
+	// Output:
+	// sanboot iscsi:192.0.2.1::::iqn.2026-01.org.example:node-1
+	// chain http://192.0.2.1/menu.ipxe
 }
