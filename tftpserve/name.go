@@ -22,8 +22,8 @@ const maxNameLen = 512
 //
 //   - empty names, names longer than 512 bytes, invalid UTF-8, NUL and
 //     other control characters are refused;
-//   - a DOS drive prefix ("C:") is dropped and backslashes become
-//     slashes, so `\boot\x64\wdsnbp.com` names boot/x64/wdsnbp.com;
+//   - backslashes become slashes and a DOS drive prefix ("C:\") is
+//     dropped, so `C:\boot\x64\wdsnbp.com` names boot/x64/wdsnbp.com;
 //   - leading, trailing and repeated slashes and "." elements are
 //     dropped (absolute names are relative to the root);
 //   - any ".." element is refused, even one that would stay inside;
@@ -73,11 +73,18 @@ func cleanOnce(raw string) (string, error) {
 			return "", fmt.Errorf("%w: %q contains control character %#02x", ErrUnsafeName, raw, c)
 		}
 	}
-	s := raw
-	if len(s) >= 2 && s[1] == ':' && isASCIILetter(s[0]) {
-		s = s[2:] // DOS drive letter, as in C:\boot\pxeboot.n12
+	s := strings.ReplaceAll(raw, `\`, "/")
+	for {
+		// Leading slashes, and DOS drive prefixes as in
+		// C:\boot\pxeboot.n12 (only when a slash follows: "C:x" is a
+		// plain name).
+		s = strings.TrimLeft(s, "/")
+		if len(s) >= 3 && s[1] == ':' && s[2] == '/' && isASCIILetter(s[0]) {
+			s = s[3:]
+			continue
+		}
+		break
 	}
-	s = strings.ReplaceAll(s, `\`, "/")
 	elems := make([]string, 0, strings.Count(s, "/")+1)
 	for e := range strings.SplitSeq(s, "/") {
 		switch e {

@@ -36,7 +36,7 @@ func TestCleanName(t *testing.T) {
 	}
 	bad := []string{
 		"", "/", "//", ".", "./", "..", "../x", "a/../b", "a/..", `..\x`, `a\..\..\x`,
-		"C:..\\x", "a\x00b", "a\nb", "a\x7fb", "a\tb", "\xff\xfe", "\xc0\xae\xc0\xae/x",
+		"a\x00b", "a\nb", "a\x7fb", "a\tb", "\xff\xfe", "\xc0\xae\xc0\xae/x",
 		"%2e%2e/x", "%2E%2E%2Fx", "a/%2e%2e/%2e%2e/x", "%252e%252e/x", "%25252e%25252e/x",
 		"..%2fx", "..%5cx", "x%00", "%0a", strings.Repeat("a", 513),
 	}
