@@ -79,9 +79,7 @@ func ExampleNewNet() {
 	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "#!ipxe\necho booted ${net0/mac}\n")
 	}))
-	n.Server.Start(t, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
-		"--interface=eth0", "--bind-interfaces", "--dhcp-range=10.77.0.100,10.77.0.199,1h", "--no-ping",
-		"--dhcp-boot=http://10.77.0.1/boot.ipxe")
+	n.StartDnsmasq(t, "--dhcp-boot=http://10.77.0.1/boot.ipxe")
 	mac, _ := net.ParseMAC("52:54:00:77:00:01")
 	vm := lab.Boot(t, n.Machine(lab.Machine{NICs: []lab.NIC{{MAC: mac}}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -36,19 +36,6 @@ func serveScript(t *testing.T, n *lab.Net, script string) string {
 	return "http://" + l.Addr().String() + "/boot.ipxe"
 }
 
-// dnsmasqArgs is a DHCP-only (port=0) dnsmasq for the LAN, answering
-// without the 3 s ping probe.
-func dnsmasqArgs(n *lab.Net, extra ...string) []string {
-	base := n.Subnet.Addr().As4()
-	return append([]string{
-		"--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
-		"--interface=" + n.Server.Iface, "--bind-interfaces",
-		fmt.Sprintf("--dhcp-range=%d.%d.%d.100,%d.%d.%d.199,255.255.255.0,1h", base[0], base[1], base[2], base[0], base[1], base[2]),
-		"--dhcp-authoritative", "--no-ping", "--leasefile-ro", "--pid-file=",
-		"--log-dhcp", "--log-facility=-", "--user=root",
-	}, extra...)
-}
-
 // TestNetBIOSiPXE boots a BIOS machine whose e1000 NIC ROM (iPXE from
 // ipxe-qemu) gets an address from dnsmasq in the server namespace and
 // chains an iPXE script from a Go HTTP server there; the script's echo shows
@@ -64,7 +51,7 @@ func TestNetBIOSiPXE(t *testing.T) {
 		n.Server.StartRA(t)
 	}
 	url := serveScript(t, n, "#!ipxe\necho lab-bios-ok mac=${net0/mac} ip=${net0/ip}\n")
-	n.Server.Start(t, "dnsmasq", dnsmasqArgs(n, "--dhcp-boot="+url)...)
+	n.StartDnsmasq(t, "--dhcp-boot="+url)
 
 	// Two machines at once, each with its own MAC, on the same bridge.
 	start := time.Now()
@@ -105,11 +92,11 @@ func TestNetUEFIPXE(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(tftp, "snponly.efi"), data, 0o644))
 	require.NoError(t, os.Chmod(tftp, 0o755))
-	n.Server.Start(t, "dnsmasq", dnsmasqArgs(n,
+	n.StartDnsmasq(t,
 		"--enable-tftp", "--tftp-root="+tftp,
 		"--dhcp-userclass=set:ipxe,iPXE",
 		"--dhcp-boot=tag:!ipxe,snponly.efi",
-		"--dhcp-boot=tag:ipxe,"+url)...)
+		"--dhcp-boot=tag:ipxe,"+url)
 
 	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, 0x02}
 	start := time.Now()
