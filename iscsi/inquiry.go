@@ -124,7 +124,7 @@ func (u *logicalUnit) modePage(page byte, changeable bool) []byte {
 			p[4] = 0x08
 			return p
 		}
-		if u.dsense {
+		if u.dsense.Load() {
 			p[2] |= 0x04
 		}
 		if u.swp {
@@ -225,7 +225,7 @@ func (u *logicalUnit) modeSelect(c *scsiCmd, cdb CDB) {
 	}
 	pages := p[hdr+bdl:]
 	u.mu.Lock()
-	dsense, swp := u.dsense, u.swp
+	dsense, swp := u.dsense.Load(), u.swp
 	u.mu.Unlock()
 	for len(pages) > 0 {
 		if len(pages) < 2 || 2+int(pages[1]) > len(pages) {
@@ -252,7 +252,8 @@ func (u *logicalUnit) modeSelect(c *scsiCmd, cdb CDB) {
 		}
 	}
 	u.mu.Lock()
-	u.dsense, u.swp = dsense, swp
+	u.dsense.Store(dsense)
+	u.swp = swp
 	u.mu.Unlock()
 }
 

@@ -8,14 +8,15 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
 // Limits the logical units advertise in the Block Limits VPD page.
 const (
-	maxTransferBytes  = 8 << 20 // largest READ/WRITE transfer, bytes
-	maxCAWBlocks      = 255
-	maxUnmapBlocks    = 1 << 30
+	maxTransferBytes  = 32 << 20 // largest READ/WRITE transfer, bytes
+	maxCAWBlocks      = 64
+	maxUnmapBlocks    = 1 << 20
 	maxUnmapDescs     = 256
 	maxWriteSameBlock = 1 << 30
 )
@@ -73,11 +74,12 @@ type logicalUnit struct {
 
 	cawMu sync.RWMutex // COMPARE AND WRITE excludes other writers
 
-	mu     sync.Mutex
-	dsense bool
-	swp    bool
-	ua     map[string]senseCode
-	pr     prState
+	dsense atomic.Bool // descriptor-format sense (control mode page D_SENSE)
+
+	mu  sync.Mutex
+	swp bool
+	ua  map[string]senseCode
+	pr  prState
 }
 
 func newLogicalUnit(targetName string, id uint64, l LUN) (*logicalUnit, error) {
@@ -117,12 +119,7 @@ func (c *scsiCmd) check(u *logicalUnit, sc senseCode) {
 }
 
 func (c *scsiCmd) checkInfo(u *logicalUnit, sc senseCode, info uint64, hasInfo bool) {
-	desc := false
-	if u != nil {
-		u.mu.Lock()
-		desc = u.dsense
-		u.mu.Unlock()
-	}
+	desc := u != nil && u.dsense.Load()
 	c.status = StatusCheckCondition
 	c.sense = appendSense(c.senseBuf[:0], sc, desc, info, hasInfo, 0)
 	c.in = nil
@@ -338,8 +335,11 @@ func (u *logicalUnit) write(c *scsiCmd, cdb CDB) {
 		c.check(u, scInvalidFieldCDB)
 		return
 	}
-	data, ok := u.dataOut(c, n)
-	if !ok {
+	// When EDTL is shorter than the CDB's transfer length only the whole
+	// blocks the initiator sent are written, and the residual says so.
+	m := min(n, c.edtl) / u.bs * u.bs
+	data, ok := u.dataOut(c, m)
+	if !ok || m == 0 {
 		return
 	}
 	u.cawMu.RLock()
@@ -590,11 +590,11 @@ func (u *logicalUnit) compareAndWrite(c *scsiCmd, cdb CDB) {
 		return
 	}
 	n := int(cdb.Length) * u.bs
-	if n == 0 {
-		return
-	}
 	if c.edtl != 2*n {
 		c.check(u, scInvalidFieldCDB)
+		return
+	}
+	if n == 0 {
 		return
 	}
 	data, ok := u.dataOut(c, 2*n)
