@@ -85,6 +85,13 @@
 // or "default" path ⇒ "/tftpboot/%s" ([KernelDefaultNFSPath]); "%s" is kept
 // literally everywhere. No server means: use the DHCP server's.
 //
+// # NBD
+//
+//	nbd:<server>:<port|exportname>[:<fstype>[:<rootflags>[:<nbdopts>]]]
+//
+// dracut's network block device root, accepted by Parse (dracut reads it
+// from option 17 with netroot=dhcp) and ParseDracut; see [NBD].
+//
 // # dracut
 //
 //	iscsi:[<user>:<pass>[:<in_user>:<in_pass>]@][<server>]:[<proto>]:[<port>][:[<iface>]:[<netdev>]]:[<LUN>]:<target>

@@ -84,6 +84,7 @@ func (v *DracutISCSI) String() string {
 //	nfs:[<server>:]/<path>[:<opts>]  *NFS (opts after ':' or ',', separated by ',')
 //	nfs4:…                           *NFS
 //	[<ipv4>:]/<path>[:<opts>]        *NFS (not /dev/…; IPv6 only in the nfs: form)
+//	nbd:<server>:<port|export>…      *NBD
 //	dhcp, dhcp6                      *FromDHCP
 //
 // root=/dev/nfs means "see nfsroot=": it is refused with [ErrUnsupported];
@@ -113,8 +114,10 @@ func (p Parser) ParseDracut(s string) (RootPath, error) {
 		return p.parseDracutISCSI(s, rest)
 	case "nfs", "nfs4":
 		return parseNFSScheme(s, scheme, rest)
+	case "nbd":
+		return parseNBD(s, rest)
 	}
-	return nil, newErr(s, FieldScheme, scheme, reason(ErrUnsupported, "not a dracut network root (want iscsi:, nfs:, nfs4:, <ip>:/path, dhcp, dhcp6)"))
+	return nil, newErr(s, FieldScheme, scheme, reason(ErrUnsupported, "not a dracut network root (want iscsi:, nfs:, nfs4:, nbd:, <ip>:/path, dhcp, dhcp6)"))
 }
 
 // parseDracutISCSI follows dracut-lib.sh parse_iscsi_root: credentials up

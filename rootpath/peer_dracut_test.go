@@ -28,7 +28,7 @@ func dracutModulesDir(t *testing.T) string {
 	if dir == "" {
 		dir = "/usr/lib/dracut/modules.d"
 	}
-	for _, f := range []string{"99base/dracut-lib.sh", "40network/net-lib.sh", "95nfs/nfs-lib.sh"} {
+	for _, f := range []string{"99base/dracut-lib.sh", "40network/net-lib.sh", "95nfs/nfs-lib.sh", "95nbd/nbdroot.sh"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Skipf("dracut shell libraries not installed (Debian packages dracut-core, dracut-network): %v", err)
 		}
@@ -51,6 +51,29 @@ func shellFunc(t *testing.T, files []string, name string) string {
 		}
 	}
 	t.Fatalf("function %s not found in %v", name, files)
+	return ""
+}
+
+// shellBlock copies the lines of a dracut script from the line equal to
+// first up to (not including) the line that starts with end.
+func shellBlock(t *testing.T, file, first, end string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == first {
+			in = true
+		}
+		if in && strings.HasPrefix(line, end) {
+			return strings.Join(out, "\n")
+		}
+		if in {
+			out = append(out, line)
+		}
+	}
+	t.Fatalf("block %q…%q not found in %s", first, end, file)
 	return ""
 }
 
@@ -104,6 +127,12 @@ for v in "$@"; do
 		esac
 		printf '%s|%s|%s|%s\n' "$nfs" "$server" "$path" "$options"
 		;;
+	nbd)
+		unset nbdserver nbdport nbdfstype nbdflags nbdopts
+		nroot=$v
+		nbd_parse
+		printf '%s|%s|%s|%s|%s\n' "$nbdserver" "$nbdport" "$nbdfstype" "$nbdflags" "$nbdopts"
+		;;
 	esac
 done
 `
@@ -125,6 +154,7 @@ func runDracut(t *testing.T, mode string, inputs []string) [][]string {
 		shellFunc(t, libs, "anaconda_nfsv6_to_var"),
 		shellFunc(t, libs, "anaconda_nfs_to_var"),
 		shellFunc(t, libs, "rfc2224_nfs_to_var"),
+		"nbd_parse() {\n" + shellBlock(t, filepath.Join(dir, "95nbd/nbdroot.sh"), "nroot=${nroot#nbd:}", "# look through the NBD options") + "\n}",
 		dracutHarness,
 	}, "\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -250,4 +280,43 @@ func TestPeerDracutRefusals(t *testing.T) {
 	// IPv6 server comes without options; we keep the path as the path.
 	recs = runDracut(t, "nfs", []string{"nfs:[2001:db8::1]:/srv/root"})
 	assert.Equal(t, "srv/root", recs[0][3], "dracut quirk changed: revisit the doc of ParseDracut")
+}
+
+func TestPeerDracutNBD(t *testing.T) {
+	inputs := []string{
+		"nbd:10.0.0.1:10809",
+		"nbd:10.0.0.1:rootfs",
+		"nbd:nbd.example.com:2000:ext4",
+		"nbd:[2001:db8::1]:10809:ext4:ro,noatime:timeout=30,bs=4096",
+		"nbd:10.0.0.1:10809::ro",
+		"nbd:10.0.0.1:10809:::persist",
+		"nbd:10.0.0.1:rootfs:xfs:rw",
+	}
+	recs := runDracut(t, "nbd", inputs)
+	for i, in := range inputs {
+		t.Run(in, func(t *testing.T) {
+			rp, err := ParseDracut(in)
+			require.NoError(t, err)
+			v := rp.(*NBD)
+			r := recs[i]
+			require.Len(t, r, 5)
+			assert.Equal(t, v.Server, r[0], "server")
+			if v.Export != "" {
+				assert.Equal(t, v.Export, r[1], "export (dracut: -name)")
+			} else {
+				assert.Equal(t, strconv.Itoa(int(v.Port)), r[1], "port")
+			}
+			fstype := v.FSType
+			if fstype == "" {
+				fstype = "auto"
+			}
+			assert.Equal(t, fstype, r[2], "fstype")
+			assert.Equal(t, strings.Join(v.RootFlags, ","), r[3], "rootflags")
+			assert.Equal(t, strings.Join(v.Options, ","), r[4], "nbd-client options")
+		})
+	}
+
+	// The field-equality quirk that NBD parsing refuses.
+	recs = runDracut(t, "nbd", []string{"nbd:10.0.0.1:10809:ro:ro"})
+	assert.Equal(t, "", recs[0][3], "dracut drops rootflags equal to the fstype")
 }

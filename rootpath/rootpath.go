@@ -6,7 +6,7 @@ import (
 )
 
 // RootPath is a parsed root path: one of [*ISCSI], [*AoE], [*HTTP],
-// [*FCP], [*IBSRP] or [*NFS] from [Parse], plus [*DracutISCSI] and
+// [*FCP], [*IBSRP], [*NFS] or [*NBD] from [Parse], plus [*DracutISCSI] and
 // [*FromDHCP] from [ParseDracut]. Use a type switch to get at the fields.
 // String returns the canonical form, which the function that produced the
 // value reads back to an equal value.
@@ -25,6 +25,7 @@ func (*FCP) rootPath()         {}
 func (*IBSRP) rootPath()       {}
 func (*NFS) rootPath()         {}
 func (*FromDHCP) rootPath()    {}
+func (*NBD) rootPath()         {}
 
 // IsSAN reports whether iPXE can attach rp as a SAN disk with sanboot or
 // sanhook (iSCSI, AoE, HTTP(S), FCP, SRP). iPXE's autoboot ignores any
@@ -59,6 +60,7 @@ type Parser struct {
 //	*FCP     fcp:<wwn>:<LUN> or fcp://<wwn>/<LUN>
 //	*IBSRP   ib_srp:<sgid>:<id_ext>:<hca_guid>:<dgid>:<pkey>:<service_id>:<LUN>:<id_ext>:<ioc_guid>
 //	*NFS     [<ipv4>:]/<path>[,<opt>…]  or  nfs:/nfs4:[<server>:]/<path>[(:|,)<opt>…]
+//	*NBD     nbd:<server>:<port|export>[:<fstype>[:<rootflags>[:<nbdopts>]]]   (dracut)
 //
 // The input is taken as is: whitespace, control characters (including the
 // trailing NULs some DHCP servers send; strip those at the DHCP layer) and
@@ -89,6 +91,8 @@ func (p Parser) Parse(s string) (RootPath, error) {
 		return parseIBSRP(s, rest)
 	case "nfs", "nfs4":
 		return parseNFSScheme(s, strings.ToLower(scheme), rest)
+	case "nbd":
+		return parseNBD(s, rest)
 	case "fcoe":
 		return nil, newErr(s, FieldScheme, scheme, reason(ErrUnsupported,
 			"fcoe: is not a URI scheme: FCoE is a transport; iPXE boots FC disks with fcp:<wwn>:<lun>, Linux sets up FCoE with dracut's fcoe=<if|MAC>:{dcb|nodcb}"))
@@ -97,7 +101,7 @@ func (p Parser) Parse(s string) (RootPath, error) {
 		return nil, newErr(s, FieldServer, scheme, reason(ErrUnsupported,
 			"an NFS server in a bare root path must be an IPv4 address (the kernel takes anything else as a path); write nfs:%s:%s for dracut", scheme, rest))
 	}
-	return nil, newErr(s, FieldScheme, scheme, reason(ErrUnsupported, "unsupported scheme (want iscsi, aoe, http, https, fcp, ib_srp, nfs, nfs4)"))
+	return nil, newErr(s, FieldScheme, scheme, reason(ErrUnsupported, "unsupported scheme (want iscsi, aoe, http, https, fcp, ib_srp, nfs, nfs4, nbd)"))
 }
 
 // checkText applies the rules every form shares.
