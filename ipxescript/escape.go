@@ -322,11 +322,12 @@ func ValidateLine(l Line) error {
 			}
 		}
 	}
-	if t := l.tokens(); len(t) > 0 && l.Label == "" && t[0][0] == ':' {
+	t := l.tokens()
+	if len(t) > 0 && l.Label == "" && t[0][0] == ':' {
 		return bad("command", t[0], `starts with ":" (would be read as a label)`)
 	}
 	last := ""
-	switch t := l.tokens(); {
+	switch {
 	case l.Comment != "":
 		last = l.Comment
 	case len(t) > 0:
