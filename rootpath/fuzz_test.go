@@ -62,6 +62,7 @@ var fuzzSeeds = []string{
 	"default,tcp",
 	"[2001:db8::1]:/srv/root:vers=4",
 	"dhcp", "dhcp6", "/dev/nfs",
+	"nbd:10.0.0.1:10809", "nbd:[2001:db8::1]:rootfs:ext4:ro,noatime:timeout=30", "nbd:10.0.0.1:10809:::persist", "nbd:h:ext4:ext4",
 	" iscsi:10.0.0.1::::iqn.2001-04.com.example:d", "", "ftp://x/y",
 }
 
