@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -23,8 +24,8 @@ import (
 // nbps are the iPXE binaries the Chainload policy hands out, looked for in -ipxe.
 var nbps = []string{"undionly.kpxe", "ipxe.efi", "snponly.efi"}
 
-// lab is one running minimal server: DHCP (proxy, lab or none), TFTP and HTTP.
-type lab struct {
+// bootServer is one running minimal server: DHCP (proxy, lab or none), TFTP and HTTP.
+type bootServer struct {
 	cfg  *config
 	log  *slog.Logger
 	addr netip.Addr // advertised address
@@ -42,8 +43,8 @@ type lab struct {
 
 // newLab opens the directories and checks what the servers will need, so that a
 // mistake is reported before anything listens.
-func newLab(cfg *config, log *slog.Logger, ifc *net.Interface, addr netip.Addr) (*lab, error) {
-	l := &lab{cfg: cfg, log: log, ifc: ifc, addr: addr}
+func newLab(cfg *config, log *slog.Logger, ifc *net.Interface, addr netip.Addr) (*bootServer, error) {
+	l := &bootServer{cfg: cfg, log: log, ifc: ifc, addr: addr}
 	var err error
 	if l.dir, l.root, err = openDir(cfg.Dir); err != nil {
 		return nil, err
@@ -71,23 +72,22 @@ func newLab(cfg *config, log *slog.Logger, ifc *net.Interface, addr netip.Addr) 
 	return l, nil
 }
 
-func (l *lab) Close() {
+func (l *bootServer) Close() {
 	if l.root != nil {
 		l.root.Close()
 	}
 }
 
 // policy is the classic chainload: PXE ROMs get iPXE over TFTP, UEFI HTTP Boot gets it
-// over HTTP, iPXE gets our boot script URL with the machine's identity in the query.
-func (l *lab) policy() (dhcpboot.Policy, error) {
-	script, err := ipxescript.IdentityURL(l.httpURL + "/boot.ipxe")
-	if err != nil {
-		return nil, err
-	}
+// over HTTP, iPXE gets the short URL of the first-stage script (/bootstrap.ipxe), which
+// chains to /boot.ipxe with the machine's identity in the query. The identity URL
+// itself is longer than the 255 bytes a DHCP option can carry, so it cannot be the
+// DHCP boot file name.
+func (l *bootServer) policy() (dhcpboot.Policy, error) {
 	cl := &dhcpboot.Chainload{
 		TFTPServer: l.addr,
 		HTTPBase:   l.httpURL + "/ipxe/",
-		Script:     string(script),
+		Script:     l.httpURL + "/bootstrap.ipxe",
 		Logger:     l.log,
 	}
 	return dhcpboot.PolicyFunc(func(ctx context.Context, c *dhcpboot.Client) (dhcpboot.Boot, error) {
@@ -101,7 +101,7 @@ func (l *lab) policy() (dhcpboot.Policy, error) {
 }
 
 // tftpHandler serves the iPXE binaries under their own names and everything else from -dir.
-func (l *lab) tftpHandler() tftpserve.Handler {
+func (l *bootServer) tftpHandler() tftpserve.Handler {
 	mux := tftpserve.NewServeMux()
 	ipxeFiles := tftpserve.FileServer(l.ipxe)
 	for _, n := range nbps {
@@ -115,12 +115,22 @@ func (l *lab) tftpHandler() tftpserve.Handler {
 
 // httpHandler serves /boot.ipxe (the per-machine script), /ipxe/ (the iPXE binaries,
 // for UEFI HTTP Boot) and the files of -dir (kernels, initrds, images).
-func (l *lab) httpHandler() (http.Handler, error) {
+func (l *bootServer) httpHandler() (http.Handler, error) {
 	again, err := ipxescript.IdentityURL(l.httpURL + "/boot.ipxe")
 	if err != nil {
 		return nil, err
 	}
+	boot := ipxescript.Bootstrap{URL: l.httpURL + "/boot.ipxe"}.Script()
+	if err := boot.Err(); err != nil {
+		return nil, err
+	}
+	bootText := boot.String()
 	mux := http.NewServeMux()
+	mux.HandleFunc("/bootstrap.ipxe", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, bootText)
+	})
 	mux.Handle("/boot.ipxe", &ipxescript.Handler{
 		Renderer: &scripts{root: l.dir, log: l.log, server: l.httpURL, again: again},
 		Logger:   l.log,
@@ -181,7 +191,7 @@ func bindError(what, addr string, err error) error {
 
 // run starts every server and blocks until ctx is done or one of them fails, then
 // shuts the others down.
-func (l *lab) run(ctx context.Context) error {
+func (l *bootServer) run(ctx context.Context) error {
 	pol, err := l.policy()
 	if err != nil {
 		return err
@@ -273,7 +283,7 @@ func dhcpErr(err error) error {
 }
 
 // subnet is the interface's IPv4 network that holds the advertised address.
-func (l *lab) subnet() netip.Prefix {
+func (l *bootServer) subnet() netip.Prefix {
 	addrs, _ := l.ifc.Addrs()
 	for _, a := range addrs {
 		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Contains(l.addr) {
