@@ -3,6 +3,7 @@ package ipxescript
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -179,7 +180,8 @@ func (s *Script) Echo(text string) *Script {
 }
 
 // EchoExpr appends "echo" with trusted tokens, e.g.
-// EchoExpr("MAC", Var("netX/mac")).
+// EchoExpr("MAC", Var("netX/mac")); "--" is added first when the first
+// token may expand to something starting with "-".
 func (s *Script) EchoExpr(words ...Expr) *Script {
 	a := make([]string, len(words))
 	for i, w := range words {
@@ -188,10 +190,7 @@ func (s *Script) EchoExpr(words ...Expr) *Script {
 		}
 		a[i] = string(w)
 	}
-	if len(a) > 0 && a[0][0] == '-' {
-		a = append([]string{"--"}, a...)
-	}
-	return s.addCmd("echo", a...)
+	return s.addCmd("echo", guard(a)...)
 }
 
 // Prompt describes a "prompt" command.
@@ -444,17 +443,19 @@ func (s *Script) Sanunhook(drive uint) *Script {
 	return s.addCmd("sanunhook")
 }
 
-// IfSet appends "isset value && goto then || goto otherwise": value is
+// IfSet appends "isset -- value && goto then || goto otherwise": value is
 // usually a Var. Both branches are always written, so the line never
-// aborts the script.
+// aborts the script, and "--" keeps an expanded value starting with "-"
+// from being read as an option.
 func (s *Script) IfSet(value Expr, then, otherwise string) *Script {
 	if err := checkExpr("isset value", value); err != nil {
 		return s.fail(err)
 	}
-	return s.addCmd("isset", string(value)).AndGoto(then).OrGoto(otherwise)
+	return s.addCmd("isset", guard([]string{string(value)})...).AndGoto(then).OrGoto(otherwise)
 }
 
-// IfEq appends "iseq a b && goto then || goto otherwise".
+// IfEq appends "iseq -- a b && goto then || goto otherwise" ("--" as for
+// IfSet).
 func (s *Script) IfEq(a, b Expr, then, otherwise string) *Script {
 	if err := checkExpr("iseq value", a); err != nil {
 		return s.fail(err)
@@ -462,7 +463,7 @@ func (s *Script) IfEq(a, b Expr, then, otherwise string) *Script {
 	if err := checkExpr("iseq value", b); err != nil {
 		return s.fail(err)
 	}
-	return s.addCmd("iseq", string(a), string(b)).AndGoto(then).OrGoto(otherwise)
+	return s.addCmd("iseq", guard([]string{string(a), string(b)})...).AndGoto(then).OrGoto(otherwise)
 }
 
 // Params appends "params [--name name]": start a form parameter list for
@@ -559,6 +560,17 @@ func positional(words []string) []string {
 		return append([]string{"--"}, words...)
 	}
 	return words
+}
+
+// guard prefixes "--" to positional Expr arguments when the first one
+// starts with "-" or contains an expansion: iPXE expands before parsing
+// options, so a setting whose value starts with "-" (a DHCP hostname of
+// "--help", say) would otherwise be read as an option.
+func guard(args []string) []string {
+	if len(args) > 0 && (args[0][0] == '-' || strings.Contains(args[0], "$")) {
+		return append([]string{"--"}, args...)
+	}
+	return args
 }
 
 func joinWords(w []string) string {

@@ -33,7 +33,8 @@
 //     expanded again, so a lone "$" next to a "{" could still form one.
 //   - whitespace inside a value that must stay one token (URLs, names,
 //     kernel arguments); free text (Echo, Prompt, menu text) is split into
-//     words on spaces instead, and runs of spaces are not kept.
+//     words on spaces instead, and runs of spaces are not kept (Set refuses
+//     values whose spacing iPXE would change).
 //   - a token starting with "#" (a comment), a token equal to "&&", "||"
 //     or ";", and a trailing "\" (a line continuation).
 //   - labels, image and menu names outside A–Z a–z 0–9 _ . - or starting
@@ -85,5 +86,28 @@
 // manager) returns the machine's Script. Because iPXE never runs the body
 // of a non-2xx answer, iPXE clients always get 200 and, on any problem, a
 // script that prints the reason on the console and retries; curl and
-// browsers get a 4xx/5xx status with the reason.
+// browsers get a 4xx/5xx status with the reason. FSRenderer is a ready
+// Renderer for a directory of hand-written scripts (per UUID, per MAC,
+// default), validated with Parse before they are served.
+//
+// # Tested against real iPXE
+//
+// Besides unit and fuzz tests, the package's end-to-end tests (they need
+// root, QEMU and dnsmasq; see internal/lab) boot Debian's iPXE (git
+// 36a4c85, 2019-01, the oldest build this package targets) in QEMU:
+//
+//   - BIOS: DHCP hands out the Bootstrap script, iPXE sends its identity
+//     (MAC via ${netX/mac:hexhyp}, buildarch, platform, SMBIOS strings via
+//     uristring) to the Handler, gets the error script first (not found),
+//     retries, then runs a script using Retry, Menu (timeout picks the
+//     default), IfEq, Set and literals that look like syntax ("a&&b",
+//     "x#y", quotes), all printed back unchanged; a checklist of lines then
+//     shows that Parse refuses exactly what that iPXE refuses.
+//   - UEFI: OVMF loads snponly.efi, which boots a Debian kernel with
+//     LinuxBoot's script; the kernel reaches its initramfs, while a control
+//     machine given the same script without initrd= panics with no root.
+//
+// Facts learned there: this iPXE sends "User-Agent: iPXE/1.0.0+git-…",
+// leaves "+", "(", ")" and "," unencoded in uristring values (so the
+// Handler reads "+" literally), and QEMU reports an all-zero SMBIOS UUID.
 package ipxescript

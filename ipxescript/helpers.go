@@ -196,7 +196,8 @@ func (s *Script) Retry(r Retry, body func(*Script)) *Script {
 	of := ""
 	if r.Attempts > 0 {
 		of = "/" + strconv.Itoa(r.Attempts)
-		s.IfEq(Var(try), Expr(strconv.Itoa(r.Attempts)), giveup, p+"_wait")
+		// The loop's own counters are integers: no "--" needed.
+		s.Cmd("iseq", Var(try), Expr(strconv.Itoa(r.Attempts))).AndGoto(giveup).OrGoto(p + "_wait")
 		s.Label(p + "_wait")
 	}
 	s.EchoExpr(Expr(p+":"), "attempt", Var(try)+Expr(of), "failed", Expr("(error"), Var("errno")+")",

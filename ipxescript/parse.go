@@ -90,7 +90,8 @@ func Parse(r io.Reader) (*Script, error) {
 func ParseString(text string) (*Script, error) { return Parse(strings.NewReader(text)) }
 
 // Lint reads a script and returns every error and warning, in order of
-// position. Warnings cover: quotes (literal in iPXE), "${" without "}",
+// position. Warnings cover: tokens starting or ending with a quote (quotes
+// are literal in iPXE, there is no quoting), "${" without "}",
 // unknown setting types, duplicate labels (the first wins), conditions
 // (iseq, isset, prompt, cpuid) joined with "&&" but without "||" (the line
 // fails and stops the script when the condition is false), "-h"/"--help"

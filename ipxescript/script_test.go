@@ -73,10 +73,10 @@ func TestBuilderGolden(t *testing.T) {
 		{"sanunhook", func(s *Script) { s.Sanunhook(0).Sanunhook(0x80) }, "sanunhook\nsanunhook --drive 0x80"},
 		{"ifeq", func(s *Script) {
 			s.IfEq(Var("platform"), "efi", "uefi", "bios").Label("uefi").Label("bios")
-		}, "iseq ${platform} efi && goto uefi || goto bios\n:uefi\n:bios"},
+		}, "iseq -- ${platform} efi && goto uefi || goto bios\n:uefi\n:bios"},
 		{"ifset", func(s *Script) {
 			s.IfSet(Var("hostname"), "named", "anon").Label("named").Label("anon")
-		}, "isset ${hostname} && goto named || goto anon\n:named\n:anon"},
+		}, "isset -- ${hostname} && goto named || goto anon\n:named\n:anon"},
 		{"params", func(s *Script) {
 			s.Params("").Params("id").Param("id", "mac", "52:54:00:12:34:56")
 		}, "params\nparams --name id\nparam --params id mac 52:54:00:12:34:56"},
