@@ -54,24 +54,25 @@ type task struct {
 	edtl      int
 	start     time.Time
 
-	buf       *[]byte // data-out buffer (len edtl)
-	tooBig    bool
-	recvd     int
-	unsolNext int
-	unsolEnd  int
-	unsolSN   uint32
-	r2tNext   int
-	r2tSN     uint32
-	outR2T    int
-	solicit   bool
-	dataDone  chan struct{}
-	dataErr   bool
-	rxActive  bool
-	finished  bool
-	aborted   bool
-	abortCh   chan struct{}
-	done      chan struct{}
-	dataInSN  uint32
+	buf        *[]byte // data-out buffer (len edtl)
+	tooBig     bool
+	recvd      int
+	unsolNext  int
+	unsolEnd   int
+	unsolSN    uint32
+	r2tNext    int
+	r2tSN      uint32
+	outR2T     int
+	solicit    bool
+	dataDone   chan struct{}
+	dataErr    bool
+	rxActive   bool
+	finished   bool
+	aborted    bool
+	responding bool // the response is on its way; too late to abort
+	abortCh    chan struct{}
+	done       chan struct{}
+	dataInSN   uint32
 
 	waitBarrier <-chan struct{}
 	waitEpoch   *sync.WaitGroup
@@ -825,6 +826,7 @@ func (c *conn) run(t *task) {
 	}
 	c.mu.Lock()
 	aborted := t.aborted
+	t.responding = !aborted
 	c.mu.Unlock()
 	if aborted {
 		if cmd.inBuf != nil {
@@ -956,12 +958,17 @@ func (c *conn) finish(t *task) {
 	close(t.done)
 }
 
-// abortLocked marks t aborted (c.mu held); it ends without a response.
-func (c *conn) abortLocked(t *task) {
+// abortLocked marks t aborted (c.mu held) so that it ends without a
+// response. It reports false when the task's response is already on its way.
+func (c *conn) abortLocked(t *task) bool {
+	if t.responding {
+		return false
+	}
 	if !t.aborted {
 		t.aborted = true
 		close(t.abortCh)
 	}
+	return true
 }
 
 // TMF functions and responses.
@@ -1021,15 +1028,14 @@ func (c *conn) handleTMF(h *BHS) {
 	switch fn {
 	case tmfAbortTask:
 		t := c.tasks[ref]
-		if t == nil {
-			if snLess(refCmdSN, c.expCmdSN) {
-				respond(tmfComplete, nil, nil) // already completed
-			} else {
-				respond(tmfNoTask, nil, nil)
-			}
+		if t == nil || t.cmdSN != refCmdSN && !t.immediate {
+			respond(tmfNoTask, nil, nil) // completed already (or never seen)
 			return
 		}
-		c.abortLocked(t)
+		if !c.abortLocked(t) {
+			respond(tmfNoTask, []*task{t}, nil) // completing: its response wins
+			return
+		}
 		respond(tmfComplete, []*task{t}, nil)
 	case tmfAbortTaskSet, tmfClearTaskSet:
 		respond(tmfComplete, abortWhere(func(t *task) bool { return t.lun == lun }), nil)
