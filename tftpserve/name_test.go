@@ -20,6 +20,10 @@ func TestCleanName(t *testing.T) {
 		`\boot\x64\wdsnbp.com`:              "boot/x64/wdsnbp.com",
 		`C:\boot\x64\wdsnbp.com`:            "boot/x64/wdsnbp.com",
 		"c:/boot/bcd":                       "boot/bcd",
+		"A:A:":                              "A:A:", // fuzz regression: cleaning is idempotent
+		"C:x":                               "C:x",
+		`C:\D:\x`:                           "x",
+		`C:..\x`:                            "C:../x", // a plain name on this side
 		"pxelinux.cfg/01-52-54-00-12-34-56": "pxelinux.cfg/01-52-54-00-12-34-56",
 		"file%20name":                       "file%20name", // literal: TFTP names are not URLs
 		"100%":                              "100%",
