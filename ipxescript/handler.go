@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // ErrNotFound is returned by a Renderer that has no script for a machine.
@@ -162,14 +161,17 @@ var (
 )
 
 // maxText is the longest accepted SMBIOS/DHCP string value.
-const maxText = 256
+const maxText = 1024
 
 // ParseMachine reads a machine's identity from r's query string. "mac" is
 // required and may be written as iPXE's hex ("52:54:00:12:34:56"), hexhyp
 // ("52-54-…") or hexraw ("525400123456"); "uuid" must be a UUID; "buildarch"
-// and "platform" are short lowercase words; "ip" an IPv4 address; the text
-// values (manufacturer, product, serial, asset, hostname) must be valid
-// UTF-8 without control characters and at most 256 bytes. A parameter
+// and "platform" are short lowercase words; "ip" an IPv4 address. The
+// descriptive values (manufacturer, product, serial, asset, hostname) are
+// passed on as received, any bytes up to 1024 of them: firmware strings can
+// be garbage, and a machine must not be refused for that, since its retries
+// would send the same. Treat them as untrusted: the builder refuses unsafe
+// ones and Sanitize makes them displayable. A parameter
 // given twice with different values is refused (it cannot come from one
 // iPXE expansion). Empty values count as absent: iPXE expands an unset
 // setting to "". The error is an *IdentityError.
@@ -234,9 +236,6 @@ func ParseMachine(r *http.Request) (*Machine, error) {
 		}
 		if len(v) > maxText {
 			return nil, &IdentityError{Param: f.k, Value: Sanitize(v, 64), Reason: fmt.Sprintf("longer than %d bytes", maxText)}
-		}
-		if !utf8.ValidString(v) || strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-			return nil, &IdentityError{Param: f.k, Value: Sanitize(v, 64), Reason: "contains control characters or invalid UTF-8"}
 		}
 		*f.dst = v
 	}

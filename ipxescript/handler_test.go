@@ -101,6 +101,32 @@ func TestHandlerServesMachineScript(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 }
 
+// Garbage in descriptive SMBIOS/DHCP strings does not block the boot: the
+// values reach the Renderer as sent, and only the builder decides.
+func TestHandlerPassesDescriptiveStringsAsSent(t *testing.T) {
+	var got *Machine
+	h := &Handler{Renderer: RenderFunc(func(_ context.Context, m *Machine) (*Script, error) {
+		got = m
+		s := New().Echo("product: " + Sanitize(m.Product, 0))
+		return s, s.Err()
+	})}
+	res, body := get(t, h, "/b?mac=52:54:00:12:34:56&product=x%0Areboot%00%FF%24%7Bx%7D", ipxeUA)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "x\nreboot\x00\xff${x}", got.Product)
+	assert.Equal(t, "#!ipxe\necho product: x reboot???{x}\n", body)
+
+	// A renderer that passes the raw value to the builder gets an error,
+	// and the machine an error script, not the injected command.
+	h.Renderer = RenderFunc(func(_ context.Context, m *Machine) (*Script, error) {
+		s := New().Set("product", m.Product)
+		return s, s.Err()
+	})
+	res, body = get(t, h, "/b?mac=52:54:00:12:34:56&product=x%0Areboot", ipxeUA)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.NotContains(t, body, "\nreboot")
+	assert.Contains(t, body, "server error")
+}
+
 func TestHandlerMACFormats(t *testing.T) {
 	for _, mac := range []string{"52:54:00:12:34:56", "52-54-00-12-34-56", "525400123456", "5254.0012.3456", "52%3A54%3A00%3A12%3A34%3A56"} {
 		var seen []*Machine
@@ -124,8 +150,7 @@ func TestHandlerRefusals(t *testing.T) {
 		{"bad uuid", "/boot.ipxe?mac=52:54:00:12:34:56&uuid=xyz", http.StatusBadRequest, "not a UUID"},
 		{"bad arch", "/boot.ipxe?mac=52:54:00:12:34:56&buildarch=x86%2064", http.StatusBadRequest, "not a lowercase word"},
 		{"bad platform", "/boot.ipxe?mac=52:54:00:12:34:56&platform=EFI", http.StatusBadRequest, "not a lowercase word"},
-		{"control char", "/boot.ipxe?mac=52:54:00:12:34:56&hostname=a%0Areboot", http.StatusBadRequest, "control characters"},
-		{"too long", "/boot.ipxe?mac=52:54:00:12:34:56&serial=" + strings.Repeat("x", 300), http.StatusBadRequest, "longer than"},
+		{"too long", "/boot.ipxe?mac=52:54:00:12:34:56&serial=" + strings.Repeat("x", 1100), http.StatusBadRequest, "longer than"},
 		{"bad ip", "/boot.ipxe?mac=52:54:00:12:34:56&ip=::1", http.StatusBadRequest, "IPv4"},
 		{"bad escape", "/boot.ipxe?mac=52:54:00:12:34:56&serial=%zz", http.StatusBadRequest, "percent-encoding"},
 		{"bad retry", "/boot.ipxe?mac=52:54:00:12:34:56&retry=-1", http.StatusBadRequest, "retry"},
