@@ -25,6 +25,7 @@ type config struct {
 	TFTP     string // TFTP listen address
 	Leases   string // lab mode's lease file
 	Verbose  bool   // debug logging
+	Print    string // -print-config format, or ""
 }
 
 const usageText = `minimal: a lab network-boot server (DHCP + TFTP + HTTP) on built-in defaults.
@@ -55,12 +56,18 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.HTTP, "http", ":80", "HTTP listen address")
 	fs.StringVar(&c.TFTP, "tftp", ":69", "TFTP listen address")
 	fs.StringVar(&c.Leases, "leases", "", "lab mode's lease file, kept crash-safe (default: DIR/leases when -dir is set, else leases live in memory only)")
+	fs.StringVar(&c.Print, "print-config", "", "print the equivalent configuration for another DHCP server (dnsmasq, dhcpd or kea) and exit, for sites that keep theirs (run with -dhcp off)")
 	fs.BoolVar(&c.Verbose, "v", false, "log debug detail (every DHCP answer, refused requests)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	switch c.Print {
+	case "", "dnsmasq", "dhcpd", "kea":
+	default:
+		return nil, fmt.Errorf("-print-config %q: want dnsmasq, dhcpd or kea", c.Print)
 	}
 	switch c.DHCPMode {
 	case "proxy", "off":

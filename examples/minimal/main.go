@@ -11,6 +11,7 @@
 //
 //	go run -exec sudo ./examples/minimal
 //	go run -exec sudo ./examples/minimal -dir /srv/netboot -dhcp lab -range 10.0.0.100-10.0.0.200
+//	go run ./examples/minimal -dhcp off -print-config dnsmasq   # keep your DHCP server
 //
 // Each machine's boot shows up as a log line per stage: the DHCP answer, the iPXE
 // binary over TFTP, iPXE's own DHCP, the script, then every kernel and initrd fetched.
@@ -29,10 +30,10 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	c, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -58,6 +59,13 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer l.Close()
+	if c.Print != "" {
+		if err := l.printConfig(stdout, c.Print); err != nil {
+			fmt.Fprintln(stderr, "minimal:", err)
+			return 1
+		}
+		return 0
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

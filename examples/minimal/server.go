@@ -84,12 +84,7 @@ func (l *bootServer) Close() {
 // itself is longer than the 255 bytes a DHCP option can carry, so it cannot be the
 // DHCP boot file name.
 func (l *bootServer) policy() (dhcpboot.Policy, error) {
-	cl := &dhcpboot.Chainload{
-		TFTPServer: l.addr,
-		HTTPBase:   l.httpURL + "/ipxe/",
-		Script:     l.httpURL + "/bootstrap.ipxe",
-		Logger:     l.log,
-	}
+	cl := l.chainload()
 	return dhcpboot.PolicyFunc(func(ctx context.Context, c *dhcpboot.Client) (dhcpboot.Boot, error) {
 		b, err := cl.Boot(ctx, c)
 		if err == nil && !b.Ignore && b.File != "" {
@@ -98,6 +93,34 @@ func (l *bootServer) policy() (dhcpboot.Policy, error) {
 		}
 		return b, err
 	}), nil
+}
+
+// chainload is the policy's configuration, shared with -print-config.
+func (l *bootServer) chainload() *dhcpboot.Chainload {
+	return &dhcpboot.Chainload{
+		TFTPServer: l.addr,
+		HTTPBase:   l.httpURL + "/ipxe/",
+		Script:     l.httpURL + "/bootstrap.ipxe",
+		Logger:     l.log,
+	}
+}
+
+// printConfig writes the configuration that makes dnsmasq, ISC dhcpd or Kea answer as
+// this server would, for sites that keep their own DHCP server (-dhcp off). With
+// -range it is a full server's configuration; without, boot options only.
+func (l *bootServer) printConfig(w io.Writer, format string) error {
+	o := dhcpboot.ExportOptions{Format: dhcpboot.ConfigFormat(format), Subnet: l.subnet()}
+	if l.ifc != nil {
+		o.Interface = l.ifc.Name
+	}
+	if l.cfg.Range != "" {
+		first, last, err := parseRange(l.cfg.Range)
+		if err != nil {
+			return err
+		}
+		o.RangeStart, o.RangeEnd = first, last
+	}
+	return dhcpboot.WriteConfig(w, l.chainload(), o)
 }
 
 // tftpHandler serves the iPXE binaries under their own names and everything else from -dir.
@@ -284,6 +307,9 @@ func dhcpErr(err error) error {
 
 // subnet is the interface's IPv4 network that holds the advertised address.
 func (l *bootServer) subnet() netip.Prefix {
+	if l.ifc == nil {
+		return netip.PrefixFrom(l.addr, 24).Masked()
+	}
 	addrs, _ := l.ifc.Addrs()
 	for _, a := range addrs {
 		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Contains(l.addr) {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -116,4 +117,19 @@ func TestBootstrapAndBuiltinMenu(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, shells, "only the menu's own shell command may exist:\n%s", body)
+}
+
+func TestPrintConfig(t *testing.T) {
+	ipxeDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ipxeDir, "ipxe.efi"), []byte("nbp"), 0o644))
+	for _, format := range []string{"dnsmasq", "dhcpd", "kea"} {
+		var out, errs strings.Builder
+		code := run([]string{"-dhcp", "off", "-iface", "lo", "-addr", "127.0.0.1", "-ipxe", ipxeDir, "-print-config", format}, &out, &errs)
+		require.Equal(t, 0, code, errs.String())
+		assert.Contains(t, out.String(), "http://127.0.0.1/bootstrap.ipxe", format)
+		assert.Contains(t, out.String(), "ipxe.efi", format)
+	}
+	var out, errs strings.Builder
+	assert.Equal(t, 2, run([]string{"-print-config", "isc"}, &out, &errs))
+	assert.Contains(t, errs.String(), "want dnsmasq, dhcpd or kea")
 }
