@@ -66,3 +66,5 @@ func requireSameBytes(t testing.TB, want, got []byte, msgAndArgs ...any) {
 		}
 	}
 }
+
+func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }

@@ -324,46 +324,51 @@ func (o *Overlay) load(fileSize int64) error {
 	baseChunks := (uint64(o.size) + cs - 1) / cs
 	used := make([]uint64, fileChunks/64+1)
 	next := uint64(2)
+	var buf []byte
 	for k := uint64(0); ; k++ {
 		loc := g.areaChunk(k)
-		buf := make([]byte, cs)
+		var count uint64
 		if loc < fileChunks || (loc == fileChunks && uint64(fileSize)%cs != 0) {
+			if buf == nil {
+				buf = make([]byte, cs)
+			}
 			n, err := o.st.ReadAt(buf, int64(loc*cs))
 			if err != nil && !errors.Is(err, io.EOF) {
 				return fmt.Errorf("cow: read metadata area %d: %w", k, err)
 			}
 			clear(buf[n:])
-		}
-		var count uint64
-		for ; count < g.epa; count++ {
-			at := int64(loc*cs + count*entrySize)
-			e := getEntry(buf[count*entrySize:])
-			if e.new == 0 {
-				break
+			for ; count < g.epa; count++ {
+				at := int64(loc*cs + count*entrySize)
+				e := getEntry(buf[count*entrySize:])
+				if e.new == 0 {
+					break
+				}
+				switch {
+				case g.isMetadata(e.new):
+					return corruptf(at, "record maps chunk %d onto metadata chunk %d", e.old, e.new)
+				case e.new >= fileChunks:
+					return corruptf(at, "record maps chunk %d onto chunk %d past the end of the file (%d chunks)", e.old, e.new, fileChunks)
+				case e.new > math.MaxUint32:
+					return corruptf(at, "new chunk %d too large", e.new)
+				case e.old >= baseChunks:
+					return corruptf(at, "record maps chunk %d past the end of the base (%d chunks)", e.old, baseChunks)
+				case used[e.new/64]&(1<<(e.new%64)) != 0:
+					return corruptf(at, "chunk %d is the target of two records", e.new)
+				}
+				if _, dup := o.m.get(e.old); dup {
+					return corruptf(at, "chunk %d has two records", e.old)
+				}
+				used[e.new/64] |= 1 << (e.new % 64)
+				o.m.set(e.old, uint32(e.new))
+				next = max(next, e.new+1)
 			}
-			switch {
-			case g.isMetadata(e.new):
-				return corruptf(at, "record maps chunk %d onto metadata chunk %d", e.old, e.new)
-			case e.new >= fileChunks:
-				return corruptf(at, "record maps chunk %d onto chunk %d past the end of the file (%d chunks)", e.old, e.new, fileChunks)
-			case e.new > math.MaxUint32:
-				return corruptf(at, "new chunk %d too large", e.new)
-			case e.old >= baseChunks:
-				return corruptf(at, "record maps chunk %d past the end of the base (%d chunks)", e.old, baseChunks)
-			case used[e.new/64]&(1<<(e.new%64)) != 0:
-				return corruptf(at, "chunk %d is the target of two records", e.new)
-			}
-			if _, dup := o.m.get(e.old); dup {
-				return corruptf(at, "chunk %d has two records", e.old)
-			}
-			used[e.new/64] |= 1 << (e.new % 64)
-			o.m.set(e.old, uint32(e.new))
-			next = max(next, e.new+1)
 		}
 		if count < g.epa {
-			clear(buf[count*entrySize:]) // stale records after the end marker
-			o.area, o.areaIdx, o.areaCount = buf, k, count
-			o.areaDirty = true // the disk may hold stale records after the end: rewrite whole
+			if buf != nil {
+				clear(buf[count*entrySize:]) // stale records after the end marker
+			}
+			o.area, o.areaIdx, o.areaCount = buf, k, count // nil area: allocated at the first commit
+			o.areaDirty = true                             // the disk may hold stale records after the end: rewrite whole
 			o.areas.Store(k + 1)
 			break
 		}
@@ -737,6 +742,9 @@ func (o *Overlay) commitBatch(batch []*commitReq) error {
 	}
 	g := o.g
 	cs := uint64(g.cs)
+	if o.area == nil {
+		o.area = make([]byte, cs)
+	}
 	saveIdx, saveCount := o.areaIdx, o.areaCount
 	var writes []areaWrite
 	lo := o.areaCount

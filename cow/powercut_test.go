@@ -21,6 +21,7 @@ type crashFile struct {
 	cur, durable []byte
 	versions     map[int64][][]byte // sector -> versions since the last Datasync
 	onOp         func()             // called after every write and sync
+	plain        bool               // no crash tracking: a plain in-memory file
 }
 
 func newCrashFile(img []byte) *crashFile {
@@ -43,6 +44,9 @@ func (f *crashFile) WriteAt(p []byte, off int64) (int, error) {
 		f.cur = append(f.cur, make([]byte, end-int64(len(f.cur)))...)
 	}
 	copy(f.cur[off:], p)
+	if f.plain {
+		return len(p), nil
+	}
 	for s := off / 512; s*512 < off+int64(len(p)); s++ {
 		end := min(s*512+512, int64(len(f.cur)))
 		f.versions[s] = append(f.versions[s], slices.Clone(f.cur[s*512:end]))
@@ -54,6 +58,9 @@ func (f *crashFile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *crashFile) Datasync() error {
+	if f.plain {
+		return nil
+	}
 	f.durable = slices.Clone(f.cur)
 	clear(f.versions)
 	if f.onOp != nil {
