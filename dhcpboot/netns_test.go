@@ -23,7 +23,9 @@ import (
 )
 
 // startServer serves s on port 67 of h's interface and stops it at cleanup.
-func startServer(t *testing.T, h *lab.Host, s *Server) {
+func startServer(t *testing.T, h *lab.Host, s *Server) { startServerTB(t, h, s) }
+
+func startServerTB(t testing.TB, h *lab.Host, s *Server) {
 	t.Helper()
 	var conn net.PacketConn
 	require.NoError(t, h.Do(func() (err error) {
