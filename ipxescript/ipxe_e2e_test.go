@@ -50,6 +50,10 @@ var validatorCases = []struct {
 	{"imgfree --bogus", false, false, false},
 	{"imgstat -q", false, false, false},
 	{"echo ${net0/mac:bogus}", true, true, true},
+	// Expansion happens before option parsing: why IfSet/IfEq write "--".
+	{"set e2e_dash --help", true, true, false},
+	{"isset ${e2e_dash}", true, false, false},
+	{"isset -- ${e2e_dash}", true, true, false},
 	{"params", true, false, true},
 	{"imgtrust", true, false, true},
 	{"chain -h", true, false, true},
@@ -90,6 +94,10 @@ func TestRealIPXE(t *testing.T) {
 		s.Echo("e2e-literal a&&b x#y ;z -n 'q' \"d\" C:\\x")
 		s.Set("e2e_words", "one two three")
 		s.EchoExpr("e2e-set", ipxescript.Var("e2e_words"))
+		// A value that looks like an option stays a value.
+		s.Set("e2e_dash", "--help")
+		s.IfSet(ipxescript.Var("e2e_dash"), "dash_ok", "failed")
+		s.Label("dash_ok").EchoExpr(ipxescript.Var("e2e_dash"), "e2e-dash")
 		// Retry with back-off: the first fetch fails (404), the second works.
 		s.Retry(ipxescript.Retry{Label: "fetch", Attempts: 3, Delay: time.Second, MaxDelay: 2 * time.Second, OnFail: "failed"},
 			func(s *ipxescript.Script) {
@@ -212,6 +220,7 @@ func TestRealIPXE(t *testing.T) {
 	assert.Regexp(t, regexp.MustCompile(`e2e-identity mac=`+regexp.QuoteMeta(mac.String())+` arch=i386 platform=pcbios product=\S+`), out)
 	assert.Contains(t, out, "e2e-literal a&&b x#y ;z -n 'q' \"d\" C:\\x")
 	assert.Contains(t, out, "e2e-set one two three")
+	assert.Contains(t, out, "--help e2e-dash")
 	assert.Contains(t, out, "fetch: attempt 1/3 failed")
 	assert.Contains(t, out, "e2e-retry-ok after 1 failures")
 	assert.Equal(t, 2, flaky)

@@ -344,9 +344,10 @@ func (p *parser) parseLine(l *logical) (Line, [][]token, Pos, bool) {
 
 // checkLine validates each command of a parsed line.
 func (p *parser) checkLine(line *Line, groups [][]token, labels map[string]bool) {
+	// A failed condition is recovered by a later "||" or ";".
 	hasOr := false
 	for _, c := range line.Commands {
-		if c.Op == OpOr {
+		if c.Op == OpOr || c.Op == OpSeq {
 			hasOr = true
 		}
 	}

@@ -59,6 +59,7 @@ func TestParseChecklist(t *testing.T) {
 		{"14 duplicate label", "#!ipxe\n:a\n:a\n", nil, "", "duplicate label"},
 		{"15 condition without else", "#!ipxe\nisset ${x} && goto y\n:y\n", nil, "", "without \"||\""},
 		{"15 condition with else", "#!ipxe\nisset ${x} && goto y || goto y\n:y\n", nil, "", ""},
+		{"15 condition then always", "#!ipxe\nisset ${x} && echo set ; echo next\n", nil, "", ""},
 		{"16 glued separator", "#!ipxe\na&&b\n", ErrUnknownCommand, "2:1", ""},
 		{"17 comment token", "#!ipxe\necho a #comment\n", nil, "", ""},
 		{"18 help", "#!ipxe\nchain -h\n", nil, "", "prints usage"},
