@@ -3,6 +3,7 @@ package ibft
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -26,6 +27,9 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(seed(fullTable()))
 	f.Add(seed(&Table{}))
 	f.Add(ipxeFixture(f))
+	if real, err := os.ReadFile(goldenIPXE); err == nil {
+		f.Add(real)
+	}
 	f.Add(worked[:100])
 	f.Add([]byte("iBFT"))
 	bad := bytes.Clone(worked)

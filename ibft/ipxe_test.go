@@ -20,15 +20,31 @@ import (
 // the order initiator name, NIC host name, target name, CHAP name, CHAP
 // secret, each followed by a NUL, OEM fields set by int13_install.
 //
-// It is hand-built from iPXE's source, not dumped from a running iPXE.
+// It is hand-built from iPXE's source; TestIPXESanbootGolden shows that the
+// same builder reproduces a table dumped from a running iPXE byte for byte.
 func ipxeFixture(tb testing.TB) []byte {
-	strs := []string{
-		"iqn.2010-04.org.ipxe:client",        // initiator name: iPXE default from the hostname
-		"client",                             // NIC host name (DHCP option 12)
-		"iqn.2026-11.org.netbootkit:fixture", // target name
-		"ipxeuser",                           // CHAP name
-		"ipxesecret12",                       // CHAP secret
-	}
+	return ipxeFixtureFrom(ipxeParams{
+		initiator:  "iqn.2010-04.org.ipxe:client", // iPXE's default from the hostname
+		hostname:   "client",                      // DHCP option 12
+		target:     "iqn.2026-11.org.netbootkit:fixture",
+		chapName:   "ipxeuser",
+		chapSecret: "ipxesecret12",
+		ip:         [4]byte{10, 0, 2, 15},
+		gateway:    [4]byte{10, 0, 2, 2},
+		dns:        [4]byte{10, 0, 2, 3},
+		dhcp:       [4]byte{10, 0, 2, 2},
+		targetIP:   [4]byte{10, 0, 2, 100},
+	})
+}
+
+// ipxeParams are what iPXE puts into its table.
+type ipxeParams struct {
+	initiator, hostname, target, chapName, chapSecret string
+	ip, gateway, dns, dhcp, targetIP                  [4]byte
+}
+
+func ipxeFixtureFrom(p ipxeParams) []byte {
+	strs := []string{p.initiator, p.hostname, p.target, p.chapName, p.chapSecret}
 	const stringsOff = 0x200
 	n := stringsOff
 	offs := make([]int, len(strs))
@@ -53,6 +69,9 @@ func ipxeFixture(tb testing.TB) []byte {
 		le.PutUint16(b[at+2:], uint16(offs[i]))
 	}
 	mapped := func(at int, a [4]byte) {
+		if a == [4]byte{} {
+			return // iPXE's ibft_set_ipaddr: 0.0.0.0 is 16 zero bytes
+		}
 		b[at+10], b[at+11] = 0xff, 0xff
 		copy(b[at+12:], a[:])
 	}
@@ -62,19 +81,19 @@ func ipxeFixture(tb testing.TB) []byte {
 	// NIC 0.
 	nic := 0xa0
 	copy(b[nic:], []byte{3, 1, 102, 0, 0, 3})
-	mapped(nic+6, [4]byte{10, 0, 2, 15})
+	mapped(nic+6, p.ip)
 	b[nic+22] = 24 // prefix from netmask 255.255.255.0
 	b[nic+23] = 3  // origin DHCP
-	mapped(nic+24, [4]byte{10, 0, 2, 2})
-	mapped(nic+40, [4]byte{10, 0, 2, 3})
-	mapped(nic+72, [4]byte{10, 0, 2, 2})
+	mapped(nic+24, p.gateway)
+	mapped(nic+40, p.dns)
+	mapped(nic+72, p.dhcp)
 	copy(b[nic+90:], []byte{0x52, 0x54, 0x00, 0x12, 0x34, 0x56})
 	le.PutUint16(b[nic+96:], 0x0018) // 00:03.0
 	str(nic+98, 1)
 	// Target 0.
 	tg := 0x180
 	copy(b[tg:], []byte{4, 1, 54, 0, 0, 3})
-	mapped(tg+6, [4]byte{10, 0, 2, 100})
+	mapped(tg+6, p.targetIP)
 	le.PutUint16(b[tg+22:], 3260)
 	b[tg+25] = 1 // LUN 1: 00 01 00 00 00 00 00 00
 	b[tg+32] = 1 // one-way CHAP
