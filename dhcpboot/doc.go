@@ -34,6 +34,35 @@
 //     dnsmasq, ISC dhcpd or Kea configuration for a Chainload policy.
 //   - DHCPv6: Handler6 answers boot file URL (59) and parameters (60).
 //
+// # Wiring a server (what examples/minimal does)
+//
+//	policy := &dhcpboot.Chainload{
+//		TFTPServer: tftpIP,                        // siaddr for PXE ROMs
+//		NBP:        map[iana.Arch]string{7: "snponly.efi"}, // optional overrides
+//		HTTPBase:   "http://" + httpAddr + "/",    // UEFI HTTP Boot, optional
+//		Script:     "http://" + httpAddr + "/boot.ipxe?mac=${net0/mac}&uuid=${uuid}&arch=${buildarch}",
+//	}
+//	// -dhcp proxy: beside the network's DHCP server.
+//	proxy := &dhcpboot.ProxyServer{Interface: ifname, Addr: ip, Policy: policy}
+//	// -dhcp lab -range FIRST-LAST: our own DHCP server.
+//	lab := &dhcpboot.Server{Interface: ifname, Addr: ip, RangeStart: first, RangeEnd: last,
+//		LeaseFile: path, Policy: policy}
+//	// -print-config dnsmasq|dhcpd|kea: for people who keep their server.
+//	dhcpboot.WriteConfig(os.Stdout, policy, dhcpboot.ExportOptions{Format: dhcpboot.FormatKea, Subnet: subnet})
+//
+// iPXE expands ${…} settings in the filename it receives, so the Script
+// URL may carry per-machine templates (${net0/mac}, ${uuid}, ${buildarch},
+// ${platform}); Chainload passes it through verbatim. Both servers follow
+// net/http: ListenAndServe, Serve with your own sockets, Shutdown(ctx),
+// Close, a *slog.Logger and hook funcs (OnLease, OnRelease, OnReply,
+// Handler.OnDecision).
+//
+// ProxyServer shares port 67 with a DHCP server on the same host: when the
+// port is taken it listens through a raw packet socket (as pixiecore's
+// "no bind" mode), so the other server keeps receiving every datagram,
+// unicast renewals included. Server commits every lease to its LeaseFile
+// with fsync before the ACK is sent (group commit per batch of requests).
+//
 // # The chainload loop
 //
 // A PXE ROM gets undionly.kpxe or ipxe.efi; that iPXE then sends its own
@@ -51,7 +80,10 @@
 //   - option 97 may be missing or malformed: the client is still served.
 //   - trailing NULs and 0xFF bytes in strings are trimmed.
 //   - UEFI PXE clients in proxy mode get an offer without option 43 and
-//     without file, and come back on port 4011 (EDK2 behaviour).
+//     without file, and come back on port 4011 (EDK2 behaviour); the 4011
+//     answer leaves from port 4011 to the client's source port.
+//   - a chainloaded iPXE still sends "PXEClient" in option 60: the stage
+//     comes from the user class / option 175, not from option 60.
 //   - names longer than the 127-byte file field go in option 67 only;
 //     option 52 (overload) is never sent.
 package dhcpboot
