@@ -139,7 +139,7 @@ func (v *NFS) parsePathOpts(input, rest, seps string) error {
 			return newErr(input, FieldPath, rest, reason(ErrSyntax, "dracut reads the path from the last \":/\"; do not repeat it"))
 		}
 		if i := strings.IndexAny(rest, seps); i >= 0 && strings.Contains(rest[i+1:], ":") {
-			return newErr(input, FieldOptions, rest[i+1:], reason(ErrSyntax, "':' inside the mount options: dracut would drop part of them"))
+			return newErr(input, FieldOptions, rest[i+1:], reason(ErrSyntax, "':' inside the mount options: dracut splits them differently (and drops part of them after a ',' in the path)"))
 		}
 	}
 	path, opts := rest, ""
