@@ -100,6 +100,7 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	drain  chan struct{} // closed when the writer should flush its queue and stop
 	once   sync.Once
 
 	// Session identity, fixed after login.
@@ -138,7 +139,7 @@ type conn struct {
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{srv: s, nc: nc, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+	c := &conn{srv: s, nc: nc, ctx: ctx, cancel: cancel, done: make(chan struct{}), drain: make(chan struct{}),
 		br: bufio.NewReaderSize(nc, 64<<10), bw: bufio.NewWriterSize(nc, 64<<10)}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetKeepAlive(true)
@@ -196,13 +197,16 @@ func (c *conn) serve() {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
 		c.srv.log().Warn("iscsi connection error", "initiator", c.initiator, "target", c.targetName, "err", err)
 	}
-	c.cancel()
+	// Stop the tasks, let the writer send what is queued (a Reject, a
+	// Logout Response) within a bounded time, then close.
 	c.mu.Lock()
 	for _, t := range c.tasks {
 		c.abortLocked(t)
 	}
 	c.mu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.running.Wait()
+	close(c.drain)
 	wg.Wait()
 	c.close()
 	if c.ts != nil {
@@ -327,6 +331,13 @@ func (c *conn) writer() {
 		case <-c.ctx.Done():
 			c.bw.Flush()
 			return
+		case <-c.drain:
+			select {
+			case p = <-c.out:
+			default:
+				c.bw.Flush()
+				return
+			}
 		}
 		h := &p.hdr
 		switch p.sn {
@@ -394,6 +405,8 @@ func (c *conn) pinger() {
 	for {
 		select {
 		case <-c.ctx.Done():
+			return
+		case <-c.drain:
 			return
 		case <-tk.C:
 		}
