@@ -63,3 +63,29 @@ func BenchmarkProxyReply(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkServerDORA measures the lab Server's decision logic for one
+// DISCOVER+REQUEST pair (in-memory leases, no sockets, new client each
+// time, PXE client so the boot policy runs too).
+func BenchmarkServerDORA(b *testing.B) {
+	s := &Server{
+		Addr:       netip.MustParseAddr("10.0.0.1"),
+		Subnet:     netip.MustParsePrefix("10.0.0.0/8"),
+		RangeStart: netip.MustParseAddr("10.1.0.0"),
+		RangeEnd:   netip.MustParseAddr("10.255.255.254"),
+		Policy:     &Chainload{TFTPServer: netip.MustParseAddr("10.0.0.1"), Script: "http://10.0.0.1/boot.ipxe"},
+	}
+	disc := wire(b, vendorCl(biosVC), arch(0, 0))
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := uint32(0)
+	for b.Loop() {
+		i++
+		disc.ClientHWAddr = []byte{2, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+		offer, _ := s.Handle(ctx, disc)
+		req, _ := dhcpv4.NewRequestFromOffer(offer)
+		if ack, _ := s.Handle(ctx, req); ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck {
+			b.Fatal("no ACK")
+		}
+	}
+}

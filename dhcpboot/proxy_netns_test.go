@@ -220,3 +220,36 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestProxyServerAlone: with port 67 free, the proxy binds it (no raw
+// socket) and answers a boot client on the wire.
+func TestProxyServerAlone(t *testing.T) {
+	n := lab.NewNet(t)
+	srv := n.Server
+	var logs syncBuffer
+	p := &ProxyServer{
+		Interface: srv.Iface,
+		Addr:      srv.IP(),
+		Policy:    &Chainload{TFTPServer: srv.IP(), Script: "http://10.77.0.1/boot.ipxe"},
+		Logger:    slog.New(slog.NewTextHandler(&logs, nil)),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Do(p.ListenAndServe) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		assert.NoError(t, p.Shutdown(ctx))
+		assert.ErrorIs(t, <-errc, ErrServerClosed)
+	})
+	h := n.AddHost("ipxe")
+	cl := newNClient(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, _ := dhcpv4.NewDiscovery(h.MAC, vendorCl(biosVC), arch(0, 0), userRaw("iPXE"), gen(175, ipxe175))
+	offer, err := cl.SendAndRead(ctx, cl.RemoteAddr(), d, nil)
+	require.NoError(t, err)
+	assert.True(t, offer.YourIPAddr.IsUnspecified())
+	assert.Equal(t, "PXEClient", offer.ClassIdentifier())
+	assert.Equal(t, "http://10.77.0.1/boot.ipxe", offer.BootFileName)
+	assert.NotContains(t, logs.String(), "raw socket", "port 67 was free: bound, not shared")
+}
