@@ -128,6 +128,22 @@ func TestLinuxKernelReadsOurTables(t *testing.T) {
 	full.NICs[0].PrefixLen = 32 // /64 has no IPv4 subnet-mask; Linux's shift would be undefined
 	broadcom := workedExample()
 	broadcom.Signature = SignatureBroadcom
+	// A table with defects Linux skips rather than rejects: the target
+	// structure's id is 5 (extensions) and the NIC structure's length is
+	// 100. Linux shows only the initiator; ParseLenient agrees.
+	skip, err := workedExample().MarshalBinary()
+	require.NoError(t, err)
+	skip[0x110] = 5
+	skip[0xa2] = 100
+	skip[9] = 0
+	skip[9] = -sum(skip)
+	skipTable, skipped, err := ParseLenient(skip)
+	require.NoError(t, err)
+	require.Len(t, skipped, 2)
+	require.Empty(t, skipTable.NICs)
+	require.Empty(t, skipTable.Targets)
+	require.NotNil(t, skipTable.Initiator)
+
 	cases := []struct {
 		name string
 		tb   *Table
@@ -137,6 +153,7 @@ func TestLinuxKernelReadsOurTables(t *testing.T) {
 		{"full", full, nil},
 		{"ipxe", ipxeFixtureTable(), ipxeFixture(t)},
 		{"bift", broadcom, nil},
+		{"lenient", skipTable, skip},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
