@@ -302,7 +302,7 @@ func (o *Overlay) format() error {
 		return fmt.Errorf("cow: sync new store: %w", err)
 	}
 	o.m.reset()
-	o.area, o.areaIdx, o.areaCount, o.areaDirty = area, 0, 0, false
+	o.area, o.areaIdx, o.areaCount, o.areaDirty = nil, 0, 0, false
 	o.areas.Store(1)
 	o.nextFree = 2
 	return nil
@@ -743,7 +743,16 @@ func (o *Overlay) commitBatch(batch []*commitReq) error {
 	g := o.g
 	cs := uint64(g.cs)
 	if o.area == nil {
+		// Dropped after the last commit (idle overlays keep no area
+		// buffer): the disk copy is exact unless areaDirty, in which case
+		// the area is known to be empty.
 		o.area = make([]byte, cs)
+		if !o.areaDirty {
+			if _, err := o.st.ReadAt(o.area, int64(g.areaChunk(o.areaIdx)*cs)); err != nil && !errors.Is(err, io.EOF) {
+				o.area = nil
+				return o.commitErr(fmt.Errorf("cow: read metadata area: %w", err))
+			}
+		}
 	}
 	saveIdx, saveCount := o.areaIdx, o.areaCount
 	var writes []areaWrite
@@ -793,6 +802,7 @@ func (o *Overlay) commitBatch(batch []*commitReq) error {
 		return o.commitErr(err)
 	}
 	o.areaDirty = false
+	o.area = nil // the disk copy is exact now; reread at the next commit
 	o.areas.Store(o.areaIdx + 1)
 	o.commits.Add(1)
 	return nil
