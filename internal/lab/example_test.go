@@ -28,7 +28,7 @@ func ExampleMachine_Command() {
 	}
 	fmt.Println(strings.Join(argv, " "))
 	// Output:
-	// qemu-system-x86_64 -name ibft -machine pc,accel=tcg -m 256 -smp 1 -display none -vga none -monitor none -serial stdio -no-reboot -nodefaults -cpu max -kernel /cache/vmlinuz -append console=ttyS0,115200 panic=-1 loglevel=4 mitigations=off -initrd /tmp/initrd.cpio.gz -acpitable file=/tmp/ibft.dat
+	// qemu-system-x86_64 -name ibft -machine pc,accel=tcg -m 256 -smp 1 -display none -vga none -monitor none -serial stdio -no-reboot -nodefaults -cpu max -kernel /cache/vmlinuz -append console=ttyS0,115200 panic=-1 loglevel=4 mitigations=off no_timer_check -initrd /tmp/initrd.cpio.gz -acpitable file=/tmp/ibft.dat
 }
 
 // Module names are matched the way the kernel does: no directory, no

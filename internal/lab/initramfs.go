@@ -48,6 +48,31 @@ echo "lab: poweroff"
 poweroff -f
 `
 
+// UdhcpcScriptPath is where Debian's busybox udhcpc looks for its hook
+// script by default; every image gets [UdhcpcScript] there unless the
+// caller adds its own file at that path.
+const UdhcpcScriptPath = "/etc/udhcpc/default.script"
+
+// UdhcpcScript configures the interface from a busybox udhcpc lease
+// (address, prefix, default route) and prints "lab: udhcpc <iface> <ip>",
+// so a guest /init can run `udhcpc -i eth0 -f -q -n -t 10` (add
+// `-s /etc/udhcpc/default.script` when using another busybox build).
+const UdhcpcScript = `#!/bin/sh
+case "$1" in
+deconfig)
+	ip addr flush dev "$interface"
+	ip link set "$interface" up
+	;;
+bound|renew)
+	ip addr flush dev "$interface"
+	ip addr add "$ip/${mask:-24}" dev "$interface"
+	if [ -n "$router" ]; then ip route add default via "${router%% *}" dev "$interface"; fi
+	echo "lab: udhcpc $interface $ip"
+	;;
+esac
+exit 0
+`
+
 // Initramfs builds a gzip-compressed newc cpio image for a Linux guest: a
 // static busybox as /bin/busybox with a symlink per applet, an /init script,
 // and whatever files, host binaries (with their shared libraries) and kernel
@@ -299,6 +324,8 @@ func (r *Initramfs) Entries() ([]CPIOEntry, error) {
 		init = Prelude + "\n" + r.Init + "\n" + Epilogue
 	}
 	all["init"] = CPIOEntry{Name: "init", Mode: cpioReg | 0o755, Data: []byte(init)}
+	us := strings.TrimPrefix(UdhcpcScriptPath, "/")
+	all[us] = CPIOEntry{Name: us, Mode: cpioReg | 0o755, Data: []byte(UdhcpcScript)}
 	for n, e := range r.files {
 		all[n] = e
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,10 +55,26 @@ func Kernel(t testing.TB) *KernelImage {
 // FetchKernel is [Kernel] without a testing.TB. pkg names the Debian package
 // (empty: the dependency of linux-image-amd64). The result is cached under
 // CacheDir()/kernel/<package>_<version>; concurrent callers, also in other
-// processes, download once.
+// processes, download once. Which package and version are current is asked
+// of apt-cache only when apt's lists changed since the last call (a memo in
+// CacheDir()/kernel/resolved-*), since apt-cache takes seconds.
 func FetchKernel(ctx context.Context, pkg string) (*KernelImage, error) {
+	cache, err := CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	// Asking apt which kernel is current costs seconds (tens on a loaded
+	// host), so the answer is remembered until the apt lists change.
+	memo := filepath.Join(cache, "kernel", "resolved-"+strings.ReplaceAll(cmpOr(pkg, "default"), "/", "_"))
+	stamp := aptStamp()
+	if b, err := os.ReadFile(memo); err == nil && stamp != "" {
+		if f := strings.Fields(string(b)); len(f) == 3 && f[0] == stamp {
+			if k, err := loadKernel(filepath.Join(cache, "kernel", f[1]+"_"+f[2]), f[1], f[2]); err == nil {
+				return k, nil
+			}
+		}
+	}
 	if pkg == "" {
-		var err error
 		if pkg, err = defaultKernelPackage(ctx); err != nil {
 			return nil, err
 		}
@@ -66,10 +83,31 @@ func FetchKernel(ctx context.Context, pkg string) (*KernelImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache, err := CacheDir()
-	if err != nil {
-		return nil, err
+	k, err := fetchKernel(ctx, cache, pkg, ver)
+	if err == nil && stamp != "" {
+		_ = os.WriteFile(memo, []byte(stamp+" "+pkg+" "+ver+"\n"), 0o644)
 	}
+	return k, err
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// aptStamp identifies the state of apt's package lists (apt-get update
+// replaces files there, changing the directory's mtime).
+func aptStamp() string {
+	st, err := os.Stat("/var/lib/apt/lists")
+	if err != nil {
+		return ""
+	}
+	return strconv.FormatInt(st.ModTime().UnixNano(), 10)
+}
+
+func fetchKernel(ctx context.Context, cache, pkg, ver string) (*KernelImage, error) {
 	dir := filepath.Join(cache, "kernel", pkg+"_"+ver)
 	if k, err := loadKernel(dir, pkg, ver); err == nil {
 		return k, nil

@@ -111,3 +111,34 @@ func TestNetUEFIPXE(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("power-on to script echo: %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestNetLinuxGuest boots the Debian kernel on the LAN (virtio-net, ROM
+// off): /init loads virtio_net, gets a lease from dnsmasq with busybox
+// udhcpc and fetches a page from the Go HTTP server in the server
+// namespace, the path an iSCSI or COW guest takes to reach its target.
+func TestNetLinuxGuest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU")
+	}
+	lab.Require(t, "qemu-system-x86_64", "dnsmasq")
+	k := lab.Kernel(t)
+	n := lab.NewNet(t)
+	url := serveScript(t, n, "guest-fetch-ok\n")
+	n.StartDnsmasq(t)
+	rd := lab.NewInitramfs(`
+udhcpc -i eth0 -f -q -n -t 20 -T 2 -s ` + lab.UdhcpcScriptPath + `
+echo "got: $(wget -q -O - ` + url + `)"
+`)
+	require.NoError(t, rd.AddModules(k, "virtio_pci", "virtio_net"))
+	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, 0x10}
+	start := time.Now()
+	vm := lab.Boot(t, n.Machine(lab.Machine{Name: "linux", Kernel: k.Vmlinuz, Initrd: rd.Build(t),
+		NICs: []lab.NIC{{MAC: mac, Model: "virtio-net-pci", ROM: lab.NoROM}}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	m, err := vm.WaitForRegexp(ctx, regexp.MustCompile(`got: (\S*)`))
+	require.NoError(t, err)
+	require.Equal(t, "guest-fetch-ok", m[1])
+	require.Regexp(t, `lab: udhcpc eth0 10\.77\.0\.1\d\d`, vm.Output())
+	t.Logf("power-on to fetched page: %v", time.Since(start).Round(time.Millisecond))
+}
