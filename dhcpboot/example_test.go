@@ -60,14 +60,14 @@ func ExampleChainload() {
 	)
 	resp, _ := dhcpv4.NewReplyFromRequest(req)
 	resp, _ = handle(req, resp)
-	fmt.Println(resp.ServerIPAddr, resp.BootFileName, resp.ClassIdentifier())
+	fmt.Println(resp.ServerIPAddr, resp.BootFileName)
 
 	req = discover(dhcpv4.WithUserClass("iPXE", false))
 	resp, _ = dhcpv4.NewReplyFromRequest(req)
 	resp, _ = handle(req, resp)
 	fmt.Println(resp.BootFileName)
 	// Output:
-	// 192.168.1.10 undionly.kpxe PXEClient
+	// 192.168.1.10 undionly.kpxe
 	// http://192.168.1.10:8080/boot.ipxe?mac=${net0/mac}
 }
 

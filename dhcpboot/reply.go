@@ -55,10 +55,15 @@ var ErrTooLong = errors.New("dhcpboot: value longer than 255 bytes")
 //     field is left empty. Same for ServerName with sname (63) and option 66.
 //   - Option 52 (overload) is never sent.
 //   - Option 60 is echoed: "HTTPClient" to UEFI HTTP Boot (EDK2 ignores
-//     offers without it); "PXEClient" to PXE ROMs, and to every client in the
-//     proxy modes. Whenever "PXEClient" is sent, option 43 is too, with PXE
-//     discovery control 8 (boot the file in this offer; no boot-server menu,
-//     no wait), except in a ModeProxyOffer to a UEFI PXE client (see Mode).
+//     offers without it), and "PXEClient" to every client in the proxy
+//     modes (PXE 2.1 requires it there). Whenever "PXEClient" is sent,
+//     option 43 is too, with PXE discovery control 8 (boot the file in
+//     this reply; no boot-server menu, no wait), except in a ModeProxyOffer
+//     to a UEFI PXE client (see Mode). In ModeDHCP a PXE ROM gets a plain
+//     "DHCP only" offer with siaddr and file and no 60/43: every PXE ROM
+//     boots from that, whereas 60 "PXEClient" there makes EDK2 treat the
+//     offer as a PXE 1.0 offer and start boot-server discovery (or, without
+//     43, go to port 4011; FOG docs #188, edk2 #8149).
 //   - Option 97 is echoed when the client sent a well-formed one.
 //   - Option 17 only to clients that request it, or to iPXE.
 //   - In ModeDHCP, iPXE gets 175.176 (no-pxedhcp) = 1 so it does not wait
@@ -78,7 +83,7 @@ func WriteReply(req, resp *dhcpv4.DHCPv4, c *Client, b Boot, mode Mode) error {
 	switch {
 	case stage == StageHTTP:
 		vendor = "HTTPClient"
-	case stage == StagePXE, mode != ModeDHCP:
+	case mode != ModeDHCP:
 		vendor = "PXEClient"
 	}
 	if vendor != "" {

@@ -76,7 +76,8 @@ func TestServerDORAAndOptions(t *testing.T) {
 	for _, m := range []*dhcpv4.DHCPv4{offer, ack} {
 		assert.Equal(t, "undionly.kpxe", m.BootFileName)
 		assert.Equal(t, "10.0.0.1", m.ServerIPAddr.String())
-		assert.Equal(t, "PXEClient", m.ClassIdentifier())
+		assert.Empty(t, m.ClassIdentifier(), "a DHCP-only offer: no PXEClient, so EDK2 does no boot-server discovery")
+		assert.False(t, m.Options.Has(dhcpv4.OptionVendorSpecificInformation))
 	}
 	// Reserved MAC gets its address; nobody else can take it.
 	_, ack = dora(t, s, mac(0x99))
