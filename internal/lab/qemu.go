@@ -58,6 +58,9 @@ type NIC struct {
 	ROM string
 	// BootIndex, when > 0, sets the device's bootindex (lower boots first).
 	BootIndex int
+	// PCIAddr pins the card's PCI slot[.function] on bus 0, e.g. "03.0"
+	// (so a guest sees it at 0000:00:03.0); empty lets QEMU choose.
+	PCIAddr string
 }
 
 // Disk is a drive of a [Machine].
@@ -212,6 +215,9 @@ func (m *Machine) Command(dir string) ([]string, error) {
 		}
 		if n.BootIndex > 0 {
 			dev += ",bootindex=" + strconv.Itoa(n.BootIndex)
+		}
+		if n.PCIAddr != "" {
+			dev += ",addr=" + n.PCIAddr
 		}
 		args = append(args, "-device", dev)
 	}

@@ -174,7 +174,7 @@ func TestMachineCommand(t *testing.T) {
 		NICs: []lab.NIC{
 			{Tap: "tap3", MAC: mac, BootIndex: 1},
 			{Model: "virtio-net-pci", ROM: lab.NoROM},
-			{Tap: "tap4", ROM: "/r.rom"},
+			{Tap: "tap4", ROM: "/r.rom", PCIAddr: "05.0"},
 		},
 		Disks: []lab.Disk{{Path: "/d.img", ReadOnly: true}, {Path: "/q.qcow2", Format: "qcow2", Interface: "ide", Snapshot: true}},
 		Args:  []string{"-acpitable", "file=/t.aml"},
@@ -187,7 +187,7 @@ func TestMachineCommand(t *testing.T) {
 		"-kernel /k -append " + lab.DefaultAppend + " -initrd /i",
 		"-netdev tap,id=n0,ifname=tap3,script=no,downscript=no -device e1000,netdev=n0,mac=52:54:00:77:00:09,bootindex=1",
 		"-netdev user,id=n1,restrict=on -device virtio-net-pci,netdev=n1,romfile=",
-		"-device e1000,netdev=n2,romfile=/r.rom",
+		"-device e1000,netdev=n2,romfile=/r.rom,addr=05.0",
 		"-drive file=/d.img,format=raw,if=virtio,readonly=on",
 		"-drive file=/q.qcow2,format=qcow2,if=ide,snapshot=on",
 		"-fw_cfg name=etc/sercon-port,file=" + filepath.Join(dir, "sercon-port"),
