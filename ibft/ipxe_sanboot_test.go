@@ -55,8 +55,9 @@ func freeLoopbackPort(t *testing.T) int {
 }
 
 // startTgtd runs Debian's tgtd on 127.0.0.1 with a private control port and
-// one target (LUN 1 on a sparse file) that requires one-way CHAP.
-func startTgtd(t *testing.T, iqn, user, secret string) (port int) {
+// one target (LUN 1 on a sparse file) that requires mutual CHAP: the
+// initiator logs in as user, the target answers as ruser.
+func startTgtd(t *testing.T, iqn, user, secret, ruser, rsecret string) (port int) {
 	lab.Require(t, "tgtd", "tgtadm")
 	lab.RequireRoot(t)
 	port = freeLoopbackPort(t)
@@ -108,6 +109,8 @@ func startTgtd(t *testing.T, iqn, user, secret string) (port int) {
 		{"--op", "bind", "--mode", "target", "--tid", "1", "--initiator-address", "ALL"},
 		{"--op", "new", "--mode", "account", "--user", user, "--password", secret},
 		{"--op", "bind", "--mode", "account", "--tid", "1", "--user", user},
+		{"--op", "new", "--mode", "account", "--user", ruser, "--password", rsecret},
+		{"--op", "bind", "--mode", "account", "--tid", "1", "--user", ruser, "--outgoing"},
 	} {
 		require.NoError(t, adm(a...))
 	}
@@ -117,7 +120,7 @@ func startTgtd(t *testing.T, iqn, user, secret string) (port int) {
 // TestIPXESanbootTable has Debian's iPXE (the e1000 option ROM of
 // ipxe-qemu) build a table for real: iPXE gets an address from QEMU's
 // user-mode DHCP (restrict=on), logs in to tgtd with CHAP through a guest
-// forward to 127.0.0.1, hooks the disk with `sanhook` (which installs the
+// forward to 127.0.0.1 (mutual CHAP), hooks the disk with `sanhook` (which installs the
 // iBFT in base memory), then boots the Debian kernel. The guest dumps the
 // table from low memory and the kernel's sysfs view; we parse the dump,
 // check every field against what iPXE was told, and check the sysfs view
@@ -132,8 +135,10 @@ func TestIPXESanbootTable(t *testing.T) {
 		initiatorIQN = "iqn.2026-11.org.netbootkit:ipxe-client"
 		user         = "ipxeuser"
 		secret       = "ipxesecret12"
+		ruser        = "tgtuser"
+		rsecret      = "targetsecret34"
 	)
-	tgtPort := startTgtd(t, targetIQN, user, secret)
+	tgtPort := startTgtd(t, targetIQN, user, secret, ruser, rsecret)
 
 	k := lab.Kernel(t)
 	rd := lab.NewInitramfs(guestLowMemDump)
@@ -146,6 +151,8 @@ func TestIPXESanbootTable(t *testing.T) {
 		"set initiator-iqn " + initiatorIQN,
 		"set username " + user,
 		"set password " + secret,
+		"set reverse-username " + ruser,
+		"set reverse-password " + rsecret,
 		"sanhook iscsi:10.0.2.100::3260:1:" + targetIQN + " || goto failed",
 		"kernel http://10.0.2.100/vmlinuz " + lab.DefaultAppend + " edd=off || goto failed",
 		"initrd http://10.0.2.100/initrd || goto failed",
@@ -226,7 +233,8 @@ func checkIPXESanbootTable(t *testing.T, got *Table, port uint16) {
 	require.Len(t, got.Targets, 1)
 	assert.Equal(t, Target{
 		Flags: FlagValid | FlagBootSelected, IP: netip.MustParseAddr("10.0.2.100"), Port: port, LUN: LUN{0, 1},
-		Name: "iqn.2026-11.org.netbootkit:ibft-sanboot", CHAPType: CHAPOneWay, CHAPName: "ipxeuser", CHAPSecret: "ipxesecret12",
+		Name: "iqn.2026-11.org.netbootkit:ibft-sanboot", CHAPType: CHAPMutual, CHAPName: "ipxeuser", CHAPSecret: "ipxesecret12",
+		ReverseCHAPName: "tgtuser", ReverseCHAPSecret: "targetsecret34",
 	}, got.Targets[0])
 	assert.NoError(t, got.Validate())
 	tg, _, ok := got.BootTarget()
@@ -253,6 +261,7 @@ func TestIPXESanbootGolden(t *testing.T) {
 	assert.Equal(t, b, ipxeFixtureFrom(ipxeParams{
 		initiator: "iqn.2026-11.org.netbootkit:ipxe-client", hostname: "client",
 		target: "iqn.2026-11.org.netbootkit:ibft-sanboot", chapName: "ipxeuser", chapSecret: "ipxesecret12",
+		reverseName: "tgtuser", reverseSecret: "targetsecret34",
 		ip: [4]byte{10, 0, 2, 15}, dhcp: [4]byte{10, 0, 2, 2}, targetIP: [4]byte{10, 0, 2, 100},
 	}))
 

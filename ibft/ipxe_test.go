@@ -40,11 +40,15 @@ func ipxeFixture(tb testing.TB) []byte {
 // ipxeParams are what iPXE puts into its table.
 type ipxeParams struct {
 	initiator, hostname, target, chapName, chapSecret string
+	reverseName, reverseSecret                        string // mutual CHAP when set
 	ip, gateway, dns, dhcp, targetIP                  [4]byte
 }
 
 func ipxeFixtureFrom(p ipxeParams) []byte {
 	strs := []string{p.initiator, p.hostname, p.target, p.chapName, p.chapSecret}
+	if p.reverseName != "" {
+		strs = append(strs, p.reverseName, p.reverseSecret)
+	}
 	const stringsOff = 0x200
 	n := stringsOff
 	offs := make([]int, len(strs))
@@ -97,6 +101,11 @@ func ipxeFixtureFrom(p ipxeParams) []byte {
 	le.PutUint16(b[tg+22:], 3260)
 	b[tg+25] = 1 // LUN 1: 00 01 00 00 00 00 00 00
 	b[tg+32] = 1 // one-way CHAP
+	if p.reverseName != "" {
+		b[tg+32] = 2 // mutual CHAP
+		str(tg+46, 5)
+		str(tg+50, 6)
+	}
 	b[tg+33] = 0
 	str(tg+34, 2)
 	str(tg+38, 3)
