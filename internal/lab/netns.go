@@ -95,7 +95,7 @@ func NewNet(t testing.TB) *Net {
 	n.must("ip", "-n", n.LAN, "link", "add", n.Bridge, "type", "bridge",
 		"forward_delay", "0", "stp_state", "0", "mcast_snooping", "0")
 	// The bridge forwards frames; it needs no addresses of its own.
-	n.must("ip", "netns", "exec", n.LAN, "sysctl", "-qw", "net.ipv6.conf."+n.Bridge+".disable_ipv6=1")
+	n.sysctl(n.LAN, "net/ipv6/conf/"+n.Bridge+"/disable_ipv6", "1")
 	n.must("ip", "-n", n.LAN, "link", "set", n.Bridge, "up")
 	n.Server = n.AddHost("srv")
 	return n
@@ -134,8 +134,21 @@ func (n *Net) addNetns(name string) {
 		}
 	})
 	n.must("ip", "-n", name, "link", "set", "lo", "up")
-	n.must("ip", "netns", "exec", name, "sysctl", "-qw",
-		"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	n.sysctl(name, "net/ipv6/conf/all/accept_dad", "0")
+	n.sysctl(name, "net/ipv6/conf/default/accept_dad", "0")
+}
+
+// sysctl writes /proc/sys/<key> inside namespace ns (network sysctls belong
+// to the namespace of the thread that opens them). A missing key (IPv6
+// disabled on the host) is ignored.
+func (n *Net) sysctl(ns, key, val string) {
+	n.t.Helper()
+	err := InNetns(ns, func() error {
+		return os.WriteFile("/proc/sys/"+key, []byte(val), 0o644)
+	})
+	if err != nil && !os.IsNotExist(err) {
+		n.t.Fatalf("lab: sysctl %s=%s in %s: %v", key, val, ns, err)
+	}
 }
 
 // RemoveStale deletes namespaces left behind by lab runs that died before
