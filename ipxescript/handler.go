@@ -109,6 +109,29 @@ type Handler struct {
 	// proxy that rewrites paths). Default: the request's own path. The
 	// received query is re-encoded and a "retry" counter added.
 	RetryURL string
+	// Served, if set, is called after every answer: for metrics, audit
+	// logs, or a pool manager that moves a machine to its next state once
+	// it fetched its script (a boot is otherwise stateless).
+	Served func(ServeEvent)
+}
+
+// ServeEvent describes one answer of a Handler.
+type ServeEvent struct {
+	Request *http.Request
+	// Machine is the parsed identity; nil when it was invalid.
+	Machine *Machine
+	// IPXE reports whether the client was iPXE (see IsIPXE).
+	IPXE bool
+	// Status is the HTTP status sent: 200 also for iPXE error scripts.
+	Status int
+	// Script reports that the Renderer's script was sent; false for error
+	// scripts and error statuses.
+	Script bool
+	// Err is why the request was refused (an *IdentityError, ErrNotFound,
+	// a Renderer error); nil when Script is true.
+	Err error
+	// Duration is the time from the start of ServeHTTP to the answer.
+	Duration time.Duration
 }
 
 // IsIPXE reports whether r comes from iPXE: its User-Agent starts with
@@ -277,21 +300,31 @@ func parseMAC(s string) (net.HardwareAddr, error) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ipxe := IsIPXE(r)
+	var m *Machine
+	done := func(status int, script bool, err error) {
+		if h.Served != nil {
+			h.Served(ServeEvent{Request: r, Machine: m, IPXE: ipxe, Status: status, Script: script,
+				Err: err, Duration: time.Since(start)})
+		}
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		done(http.StatusMethodNotAllowed, false, fmt.Errorf("ipxescript: method %s not allowed", r.Method))
 		return
 	}
-	ipxe := IsIPXE(r)
 	m, err := ParseMachine(r)
 	if err != nil {
 		h.log(r.Context(), slog.LevelWarn, "bad machine identity", r, nil, err)
-		h.refuse(w, r, ipxe, nil, http.StatusBadRequest, err.Error(), "bad machine identity: "+err.Error())
+		done(h.refuse(w, r, ipxe, nil, http.StatusBadRequest, err.Error(), "bad machine identity: "+err.Error()), false, err)
 		return
 	}
 	if h.Renderer == nil {
+		err := errors.New("ipxescript: Handler has no Renderer")
 		h.log(r.Context(), slog.LevelError, "no renderer configured", r, m, nil)
-		h.refuse(w, r, ipxe, m, http.StatusInternalServerError, "server misconfigured", "server misconfigured: no renderer")
+		done(h.refuse(w, r, ipxe, m, http.StatusInternalServerError, "server misconfigured", "server misconfigured: no renderer"), false, err)
 		return
 	}
 	s, err := h.Renderer.RenderScript(r.Context(), m)
@@ -306,14 +339,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrNotFound):
 		h.log(r.Context(), slog.LevelInfo, "no script for machine", r, m, err)
 		msg := "no boot configuration for " + m.MAC.String()
-		h.refuse(w, r, ipxe, m, http.StatusNotFound, msg, msg)
+		done(h.refuse(w, r, ipxe, m, http.StatusNotFound, msg, msg), false, err)
 		return
 	case err != nil:
 		h.log(r.Context(), slog.LevelError, "rendering script failed", r, m, err)
-		h.refuse(w, r, ipxe, m, http.StatusInternalServerError, "server error (see the boot server's log)", "server error: "+err.Error())
+		done(h.refuse(w, r, ipxe, m, http.StatusInternalServerError, "server error (see the boot server's log)", "server error: "+err.Error()), false, err)
 		return
 	}
 	writeScript(w, r, http.StatusOK, body.Bytes())
+	done(http.StatusOK, true, nil)
 }
 
 func writeScript(w http.ResponseWriter, r *http.Request, code int, body []byte) {
@@ -341,12 +375,13 @@ func (h *Handler) log(ctx context.Context, lvl slog.Level, msg string, r *http.R
 	h.Logger.LogAttrs(ctx, lvl, msg, attrs...)
 }
 
-// refuse answers iPXE with a 200 error script and others with code.
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, ipxe bool, m *Machine, code int, console, text string) {
+// refuse answers iPXE with a 200 error script and others with code, and
+// returns the status sent.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, ipxe bool, m *Machine, code int, console, text string) int {
 	if !ipxe {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, text, code)
-		return
+		return code
 	}
 	attempt := 0
 	if m != nil {
@@ -357,11 +392,13 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, ipxe bool, m *M
 	s := h.ErrorScript(r, console, attempt)
 	body, err := s.MarshalText()
 	if err != nil {
-		// Cannot happen with the inputs ErrorScript sanitises; fail loudly.
+		// Only a bad RetryURL gets here; fail loudly.
+		h.log(r.Context(), slog.LevelError, "error script invalid", r, m, err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+		return http.StatusInternalServerError
 	}
 	writeScript(w, r, http.StatusOK, body)
+	return http.StatusOK
 }
 
 // ErrorScript returns the script the Handler sends to iPXE instead of an

@@ -298,3 +298,32 @@ func TestBootstrapURLReachesHandler(t *testing.T) {
 	assert.Equal(t, "pcbios", seen[0].Platform)
 	assert.Equal(t, "", seen[0].UUID)
 }
+
+func TestHandlerServedHook(t *testing.T) {
+	var events []ServeEvent
+	var seen []*Machine
+	h := &Handler{Renderer: fleet(t, &seen), Served: func(e ServeEvent) { events = append(events, e) }}
+	get(t, h, "/b?mac=52:54:00:12:34:56", ipxeUA)
+	get(t, h, "/b?mac=52:54:00:99:99:99", ipxeUA)
+	get(t, h, "/b?mac=52:54:00:99:99:99", "curl/8")
+	get(t, h, "/b?mac=bogus", "curl/8")
+	require.Len(t, events, 4)
+	assert.True(t, events[0].Script)
+	assert.Equal(t, http.StatusOK, events[0].Status)
+	assert.NoError(t, events[0].Err)
+	assert.Equal(t, "52:54:00:12:34:56", events[0].Machine.MAC.String())
+	assert.False(t, events[1].Script)
+	assert.Equal(t, http.StatusOK, events[1].Status, "iPXE gets 200 and an error script")
+	assert.ErrorIs(t, events[1].Err, ErrNotFound)
+	assert.Equal(t, http.StatusNotFound, events[2].Status)
+	assert.False(t, events[2].IPXE)
+	assert.Nil(t, events[3].Machine)
+	assert.ErrorIs(t, events[3].Err, ErrIdentity)
+	assert.Equal(t, http.StatusBadRequest, events[3].Status)
+
+	// A RetryURL that cannot be written is a loud 500, not a broken script.
+	h.RetryURL = "/a b"
+	res, _ := get(t, h, "/b?mac=52:54:00:99:99:99", ipxeUA)
+	assert.Equal(t, http.StatusInternalServerError, res.StatusCode)
+	assert.Equal(t, http.StatusInternalServerError, events[len(events)-1].Status)
+}
