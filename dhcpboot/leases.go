@@ -85,12 +85,26 @@ func (t *leaseTable) set(mac string, ip uint32, expiry int64) *lease {
 	return l
 }
 
-func (t *leaseTable) offer(mac string, ip uint32, until int64) {
+// offer reserves ip for mac until the given time. Expired offers are
+// pruned once the table grows large (clients that DISCOVER and never
+// REQUEST must not grow memory without bound).
+func (t *leaseTable) offer(mac string, ip uint32, until int64, now int64) {
 	if oip, ok := t.offerOf[mac]; ok {
 		delete(t.offers, oip)
 	}
+	if o, ok := t.offers[ip]; ok && o.mac != mac {
+		delete(t.offerOf, o.mac)
+	}
 	t.offers[ip] = offer{mac: mac, until: until}
 	t.offerOf[mac] = ip
+	if len(t.offers) > 4096 && len(t.offers) > 2*len(t.byIP) {
+		for oip, o := range t.offers {
+			if o.until <= now {
+				delete(t.offers, oip)
+				delete(t.offerOf, o.mac)
+			}
+		}
+	}
 }
 
 func (t *leaseTable) dropOffer(mac string) {

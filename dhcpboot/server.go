@@ -353,7 +353,7 @@ func (s *Server) reply(ctx context.Context, req *dhcpv4.DHCPv4, t time.Time) *dh
 			}
 			return nil
 		}
-		s.table.offer(mac, ip, now+int64(offerHold/time.Second))
+		s.table.offer(mac, ip, now+int64(offerHold/time.Second), now)
 		return s.build(ctx, req, dhcpv4.MessageTypeOffer, ip)
 
 	case dhcpv4.MessageTypeRequest:

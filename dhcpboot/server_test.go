@@ -226,3 +226,25 @@ func TestServerConfigErrors(t *testing.T) {
 		assert.Error(t, err)
 	}
 }
+
+func TestServerOffersArePruned(t *testing.T) {
+	clk := &fakeClock{time.Unix(1_800_000_000, 0)}
+	s := &Server{
+		Addr:       netip.MustParseAddr("10.0.0.1"),
+		Subnet:     netip.MustParsePrefix("10.0.0.0/8"),
+		RangeStart: netip.MustParseAddr("10.1.0.0"),
+		RangeEnd:   netip.MustParseAddr("10.1.255.255"),
+		Now:        clk.Now,
+	}
+	for i := range 10000 {
+		d, _ := dhcpv4.NewDiscovery(net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)})
+		offer, err := s.Handle(context.Background(), d)
+		require.NoError(t, err)
+		require.NotNil(t, offer)
+		clk.t = clk.t.Add(100 * time.Millisecond) // offers expire after 60 s
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	assert.Less(t, len(s.table.offers), 5000, "expired offers pruned")
+	assert.Equal(t, len(s.table.offers), len(s.table.offerOf))
+}
