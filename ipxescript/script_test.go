@@ -19,8 +19,42 @@ func roundTrip(t *testing.T, s *Script) {
 	require.NotEmpty(t, text)
 	p, err := ParseString(text)
 	require.NoError(t, err, "script:\n%s", text)
-	assert.Equal(t, s.Lines, p.Lines)
+	assert.Equal(t, s, p, "Parse(String(s)) equals s")
 	assert.Equal(t, text, p.String())
+}
+
+// Scripts from the helpers use only what Debian's 2019 iPXE has: Lint has
+// nothing to say about them (the documented exceptions aside).
+func TestHelpersLintClean(t *testing.T) {
+	clean := map[string]*Script{
+		"linux": New().LinuxBoot(Linux{Kernel: "http://s/k", Initrds: []string{"http://s/i"}, Args: []string{"quiet"}}),
+		"retry": New().Retry(Retry{Label: "r", Attempts: 3, Delay: time.Second, MaxDelay: 4 * time.Second},
+			func(s *Script) { s.DHCP() }),
+		"retry forever": New().Retry(Retry{Label: "r"}, func(s *Script) { s.Chain(Image{URL: "http://s/x"}) }),
+		"menu": New().Menu(Menu{Title: "t", Items: []MenuItem{{Label: "a", Text: "A"}, {Text: "g"}}, Default: "a",
+			Timeout: time.Second, Cancel: "a"}).Label("a"),
+		"conditions": New().IfEq(Var("platform"), "efi", "a", "b").IfSet(Var("x"), "a", "b").Label("a").Label("b"),
+		"san":        New().Sanboot(SAN{URIs: []string{"iscsi:192.0.2.1::::iqn.a:b"}, Drive: 0x80, Keep: true, Filename: `\x.efi`}),
+		"bootstrap":  Bootstrap{URL: "http://192.0.2.1/boot.ipxe", DHCP: true}.Script(),
+		"local":      New().LocalBoot(),
+		"prompt":     New().Prompt(Prompt{Text: "Press", Key: "0x02", Timeout: time.Second}).OrGoto("x").Label("x"),
+	}
+	for name, s := range clean {
+		require.NoError(t, s.Err(), name)
+		diags, err := Lint(strings.NewReader(s.String()))
+		require.NoError(t, err)
+		assert.Empty(t, diags, "%s:\n%s", name, s.String())
+	}
+	// The documented exceptions do warn.
+	for name, s := range map[string]*Script{
+		"verify": New().LinuxBoot(Linux{Kernel: "http://s/k", Verify: true}),
+		"params": New().Params(""),
+		"trust":  New().Imgtrust(Trust{}),
+		"uuid":   New().Sanboot(SAN{UUID: "x"}),
+	} {
+		diags, _ := Lint(strings.NewReader(s.String()))
+		assert.NotEmpty(t, diags, name)
+	}
 }
 
 func TestBuilderGolden(t *testing.T) {
