@@ -142,3 +142,29 @@ echo "got: $(wget -q -O - ` + url + `)"
 	require.Regexp(t, `lab: udhcpc eth0 10\.77\.0\.1\d\d`, vm.Output())
 	t.Logf("power-on to fetched page: %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestNetPXEStandIn boots Debian's ipxe.lkrn as a stand-in for a BIOS PXE
+// ROM: its DHCP carries user class PXEClient (not iPXE) and it chains what
+// dnsmasq hands out.
+func TestNetPXEStandIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU")
+	}
+	lab.Require(t, "qemu-system-x86_64", "dnsmasq", filepath.Join(lab.IPXEDir, "ipxe.lkrn"))
+	n := lab.NewNet(t)
+	n.Server.StartRA(t)
+	url := serveScript(t, n, "#!ipxe\necho lab-standin-ok uc=${user-class}\n")
+	d := n.StartDnsmasq(t, "--dhcp-boot="+url)
+	m, err := lab.PXEStandIn(lab.Machine{Name: "standin",
+		NICs: []lab.NIC{{MAC: net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, 0x20}}}}, t.TempDir())
+	require.NoError(t, err)
+	start := time.Now()
+	vm := lab.Boot(t, n.Machine(m))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	_, err = vm.WaitForRegexp(ctx, regexp.MustCompile(`lab-standin-ok uc=PXEClient\r?\n`))
+	require.NoError(t, err)
+	t.Logf("power-on to script echo: %v", time.Since(start).Round(time.Millisecond))
+	require.Contains(t, d.Output(), "user class: PXEClient")
+	require.NotContains(t, d.Output(), "user class: iPXE")
+}
