@@ -49,8 +49,9 @@
 //
 // Trusted script text that needs ${…} (written by the programmer, never
 // built from input) uses the Expr type: Var("netX/mac"), Cmd, SetExpr,
-// EchoExpr, IfEq, IfSet. For messages that must quote untrusted input,
-// Sanitize turns anything into safe display text.
+// EchoExpr, IfEq, IfSet; Lit checks untrusted data into an Expr. For
+// messages that must quote untrusted input, Sanitize turns anything into
+// safe display text.
 //
 // # What the helpers know
 //

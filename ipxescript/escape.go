@@ -33,7 +33,7 @@ func (e *ValueError) Unwrap() error { return ErrUnsafe }
 // only structurally (no whitespace, control characters, separators or
 // comment start), so never convert data from machines or users to an Expr;
 // pass such data through the string parameters of the builder methods,
-// which refuse "$" altogether.
+// which refuse "$" altogether, or convert it with Lit.
 type Expr string
 
 // Var returns the expansion of an iPXE setting, e.g. Var("netX/mac:hexhyp")
@@ -44,6 +44,19 @@ func Var(setting string) Expr {
 		return Expr("${" + setting + "}\x00")
 	}
 	return Expr("${" + setting + "}")
+}
+
+// Lit converts untrusted data to an Expr after checking it with
+// CheckLiteral, for the Expr parameters of IfEq, Cmd and the like:
+//
+//	want, err := ipxescript.Lit(machine.Serial)
+//	if err != nil { … }
+//	s.IfEq(ipxescript.Var("serial"), want, "match", "other")
+func Lit(s string) (Expr, error) {
+	if err := CheckLiteral(s); err != nil {
+		return "", err
+	}
+	return Expr(s), nil
 }
 
 // isSpace reports whether iPXE's isspace() is true for c.

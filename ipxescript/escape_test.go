@@ -172,3 +172,15 @@ func TestSanitize(t *testing.T) {
 	assert.Len(t, Sanitize(strings.Repeat("x", 500), 200), 200)
 	assert.Equal(t, "..", Sanitize("abcdef", 2))
 }
+
+func TestLit(t *testing.T) {
+	e, err := Lit("SN-1234")
+	require.NoError(t, err)
+	assert.Equal(t, Expr("SN-1234"), e)
+	s := New().IfEq(Var("serial"), e, "a", "b").Label("a").Label("b")
+	assert.Contains(t, s.String(), "iseq -- ${serial} SN-1234 && goto a || goto b\n")
+	for _, bad := range hostileTokens {
+		_, err := Lit(bad)
+		assert.ErrorIs(t, err, ErrUnsafe, "%q", bad)
+	}
+}
