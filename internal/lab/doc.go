@@ -36,6 +36,13 @@
 //     server can Listen inside and Serve from any goroutine.
 //   - [Host.StartRA]: sends IPv6 Router Advertisements with router lifetime
 //     0, which ends iPXE's 13–16 s wait for an IPv6 router after DHCP.
+//   - [Net.StartDnsmasq]: a reference DHCP (and optionally TFTP) server in
+//     the server namespace, for tests whose subject is not DHCP.
+//   - [PXEStandIn]: a BIOS machine whose "PXE ROM" is Debian's ipxe.lkrn
+//     with user class PXEClient (Debian has no non-iPXE BIOS PXE ROM).
+//   - Linux guests on the LAN: add the virtio_pci and virtio_net modules and
+//     run `udhcpc -i eth0 -f -q -n` in /init; every image carries a udhcpc
+//     hook ([UdhcpcScript]) that configures the lease.
 //
 // # Typical test
 //
@@ -69,7 +76,10 @@
 //     reply as well (as [Net.DnsmasqArgs] sets) about 4–5 s, against 8–13 s
 //     without it in the same loaded runs. Two machines at once: 4.8 s each.
 //   - UEFI: OVMF's own PXE client on virtio-net → TFTP snponly.efi → iPXE
-//     DHCP → HTTP script echo: about 17 s.
+//     DHCP → HTTP script echo: about 17 s (about 42 s under load).
+//   - ipxe.lkrn PXE stand-in → DHCP → HTTP script echo: 42 s under load.
+//   - Debian kernel on the LAN, udhcpc lease, wget from the server: 71 s
+//     under load.
 //   - The KVM probe costs 10 s once per host boot where KVM hangs.
 //
 // The guest's serial output is the only clock the tests rely on, and every
