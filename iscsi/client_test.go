@@ -251,7 +251,6 @@ func (c *testClient) do(pdus []*PDU, writes map[uint32][]byte) map[uint32]*resul
 	return res
 }
 
-
 func cdb10(op byte, lba uint32, blocks uint16) []byte {
 	b := []byte{op, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 	binary.BigEndian.PutUint32(b[2:], lba)

@@ -64,14 +64,15 @@ type task struct {
 	r2tSN      uint32
 	outR2T     int
 	solicit    bool
-	dataDone   chan struct{}
+	needData   bool // a write whose data phase has not finished
 	dataErr    bool
 	rxActive   bool
 	finished   bool
 	aborted    bool
-	responding bool // the response is on its way; too late to abort
-	abortCh    chan struct{}
-	done       chan struct{}
+	responding bool            // the response is on its way; too late to abort
+	wake       chan struct{}   // buffered(1): data complete or aborted
+	waiters    []chan struct{} // closed when the task finishes (TMF, logout)
+	recycle    bool            // the reader returns the task to the pool
 	dataInSN   uint32
 
 	waitBarrier <-chan struct{}
@@ -96,6 +97,8 @@ type conn struct {
 	nc  net.Conn
 	br  *bufio.Reader
 	bw  *bufio.Writer
+
+	rxTail [8]byte // reader-owned scratch for digests and padding
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -126,7 +129,7 @@ type conn struct {
 	expCmdSN   uint32
 	maxCmdSN   uint32
 	tasks      map[uint32]*task
-	pending    map[uint32]func()
+	pending    map[uint32]pendingItem
 	r2ts       map[uint32]*r2tState
 	nextTTT    uint32
 	barrier    chan struct{}
@@ -237,7 +240,7 @@ func (c *conn) startSession(ls *loginState) error {
 	c.storeWindow()
 	c.loginStatSN = ls.statSN + 1
 	c.tasks = map[uint32]*task{}
-	c.pending = map[uint32]func(){}
+	c.pending = map[uint32]pendingItem{}
 	c.r2ts = map[uint32]*r2tState{}
 	if !c.discovery {
 		c.key = sessionKey(c.initiator, c.isid, c.targetName)
@@ -276,9 +279,24 @@ func (c *conn) inWindow(sn uint32) bool {
 	return !snLess(sn, c.expCmdSN) && !snLess(c.maxCmdSN, sn)
 }
 
-// sequence runs fn (with c.mu held) when cmdSN is next in order; later ones wait.
-// It reports false when cmdSN is outside the window (the PDU is dropped).
-func (c *conn) sequence(cmdSN uint32, fn func()) bool {
+// pendingItem is a request waiting for its CmdSN turn: a task to deliver or
+// a control request to run.
+type pendingItem struct {
+	t  *task
+	fn func()
+}
+
+func (c *conn) runItem(it pendingItem) {
+	if it.t != nil {
+		c.deliver(it.t)
+		return
+	}
+	it.fn()
+}
+
+// sequence runs the item (with c.mu held) when cmdSN is next in order; later
+// ones wait. It reports false when cmdSN is outside the window (dropped).
+func (c *conn) sequence(cmdSN uint32, it pendingItem) bool {
 	if !c.inWindow(cmdSN) {
 		return false
 	}
@@ -286,18 +304,18 @@ func (c *conn) sequence(cmdSN uint32, fn func()) bool {
 		return false
 	}
 	if cmdSN != c.expCmdSN {
-		c.pending[cmdSN] = fn
+		c.pending[cmdSN] = it
 		return true
 	}
-	fn()
+	c.runItem(it)
 	c.expCmdSN++
-	for {
+	for len(c.pending) > 0 {
 		next, ok := c.pending[c.expCmdSN]
 		if !ok {
 			break
 		}
 		delete(c.pending, c.expCmdSN)
-		next()
+		c.runItem(next)
 		c.expCmdSN++
 	}
 	c.storeWindow()
@@ -308,6 +326,15 @@ func (c *conn) sequence(cmdSN uint32, fn func()) bool {
 func (c *conn) credit() {
 	c.maxCmdSN++
 	c.storeWindow()
+}
+
+func (s *Server) newOut(sn int) *outPDU {
+	if v := s.outs.Get(); v != nil {
+		p := v.(*outPDU)
+		p.sn = sn
+		return p
+	}
+	return &outPDU{sn: sn}
 }
 
 // send queues p for the writer; it gives up when the connection is closing.
@@ -376,12 +403,15 @@ func (c *conn) writer() {
 		if p.release != nil {
 			c.srv.pool.put(p.release)
 		}
-		if len(c.out) == 0 || p.closeAfter {
+		closeAfter := p.closeAfter
+		*p = outPDU{}
+		c.srv.outs.Put(p)
+		if len(c.out) == 0 || closeAfter {
 			if err := c.bw.Flush(); err != nil {
 				c.close()
 			}
 		}
-		if p.closeAfter {
+		if closeAfter {
 			c.close()
 			return
 		}
@@ -469,7 +499,7 @@ func (c *conn) readLoop() error {
 	var ahsBuf []byte
 	scratch := make([]byte, 0, 8192)
 	for {
-		ahs, err := readHeader(c.br, &h, ahsBuf[:0], c.dg)
+		ahs, err := readHeader(c.br, &h, ahsBuf[:0], c.dg, &c.rxTail)
 		if err != nil {
 			return err
 		}
@@ -498,7 +528,7 @@ func (c *conn) readLoop() error {
 				scratch = make([]byte, dlen)
 			}
 			data := scratch[:dlen]
-			if err = readData(c.br, data, c.dg); err != nil {
+			if err = readData(c.br, data, c.dg, &c.rxTail); err != nil {
 				if errors.Is(err, ErrDataDigest) {
 					c.reject(RejectDataDigest, &h)
 				}
@@ -542,7 +572,7 @@ func (c *conn) nonTask(h *BHS, fn func()) {
 		fn()
 		return
 	}
-	c.sequence(h.U32(24), func() { fn(); c.credit() })
+	c.sequence(h.U32(24), pendingItem{fn: func() { fn(); c.credit() }})
 }
 
 func (c *conn) handleNOP(h *BHS, data []byte) error {
@@ -628,8 +658,9 @@ func (c *conn) handleCmd(h *BHS, ahs []byte) error {
 		c.reject(RejectInvalidPDUField, h)
 		return c.discard(dlen)
 	}
-	t := &task{itt: itt, cmdSN: cmdSN, immediate: imm, attr: flags & 7, lun: h.LUN(),
-		read: read, write: write, edtl: edtl, done: make(chan struct{}), abortCh: make(chan struct{}), start: time.Now()}
+	t := c.srv.newTask()
+	t.itt, t.cmdSN, t.immediate, t.attr, t.lun = itt, cmdSN, imm, flags&7, h.LUN()
+	t.read, t.write, t.edtl, t.start = read, write, edtl, time.Now()
 	copy(t.cdb[:], cdb)
 	if len(cdb) > 16 {
 		t.cdbExt = cdb
@@ -642,7 +673,7 @@ func (c *conn) handleCmd(h *BHS, ahs []byte) error {
 			}
 		} else {
 			t.buf = c.srv.pool.get(edtl)
-			if err := readData(c.br, (*t.buf)[:dlen], c.dg); err != nil {
+			if err := readData(c.br, (*t.buf)[:dlen], c.dg, &c.rxTail); err != nil {
 				c.srv.pool.put(t.buf)
 				if errors.Is(err, ErrDataDigest) {
 					c.reject(RejectDataDigest, h)
@@ -654,10 +685,7 @@ func (c *conn) handleCmd(h *BHS, ahs []byte) error {
 			if !c.p.initialR2T {
 				t.unsolEnd = max(dlen, min(c.p.firstBurst, edtl))
 			}
-			t.dataDone = make(chan struct{})
-			if t.recvd == edtl {
-				close(t.dataDone)
-			}
+			t.needData = t.recvd < edtl
 		}
 	}
 	c.mu.Lock()
@@ -667,11 +695,12 @@ func (c *conn) handleCmd(h *BHS, ahs []byte) error {
 		c.deliver(t)
 		return nil
 	}
-	if !c.sequence(cmdSN, func() { c.deliver(t) }) {
+	if !c.sequence(cmdSN, pendingItem{t: t}) {
 		delete(c.tasks, itt)
 		if t.buf != nil {
 			c.srv.pool.put(t.buf)
 		}
+		c.srv.putTask(t)
 	}
 	return nil
 }
@@ -713,21 +742,21 @@ func (c *conn) handleDataOut(h *BHS) error {
 	if !valid {
 		// Wrong offset, DataSN or tag: fail the command (ERL 0 cannot recover it).
 		t.dataErr = true
-		if t.dataDone != nil && t.recvd < t.edtl {
-			close(t.dataDone)
-			t.recvd = t.edtl
-		}
+		t.signal()
 		c.mu.Unlock()
 		return c.discard(dlen)
 	}
 	t.rxActive = true
 	c.mu.Unlock()
-	err := readData(c.br, (*t.buf)[off:off+dlen], c.dg)
+	err := readData(c.br, (*t.buf)[off:off+dlen], c.dg, &c.rxTail)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t.rxActive = false
 	if t.finished {
 		c.srv.pool.put(t.buf)
+		if t.recycle {
+			c.srv.putTask(t)
+		}
 		return err
 	}
 	if err != nil {
@@ -749,7 +778,7 @@ func (c *conn) handleDataOut(h *BHS) error {
 	}
 	t.recvd += dlen
 	if t.recvd >= t.edtl {
-		close(t.dataDone)
+		t.signal()
 	} else if t.solicit {
 		c.issueR2Ts(t)
 	}
@@ -766,7 +795,7 @@ func (c *conn) issueR2Ts(t *task) {
 		}
 		ttt := c.nextTTT
 		c.r2ts[ttt] = &r2tState{t: t, off: t.r2tNext, length: n, next: t.r2tNext}
-		p := &outPDU{sn: snPeek}
+		p := c.srv.newOut(snPeek)
 		p.hdr[0] = byte(OpR2T)
 		p.hdr[1] = 0x80
 		binary.BigEndian.PutUint64(p.hdr[8:], t.lun)
@@ -786,11 +815,18 @@ func (c *conn) issueR2Ts(t *task) {
 func (c *conn) run(t *task) {
 	defer c.running.Done()
 	defer c.finish(t)
-	if t.waitBarrier != nil {
+	for t.waitBarrier != nil {
 		select {
 		case <-t.waitBarrier:
-		case <-t.abortCh:
-			return
+			t.waitBarrier = nil
+		case <-t.wake:
+			c.mu.Lock()
+			aborted := t.aborted
+			c.mu.Unlock()
+			if aborted {
+				return
+			}
+			// A data event: the data wait below re-checks the state.
 		case <-c.ctx.Done():
 			return
 		}
@@ -798,20 +834,29 @@ func (c *conn) run(t *task) {
 	if t.waitEpoch != nil {
 		t.waitEpoch.Wait()
 	}
-	if t.dataDone != nil {
+	if t.needData {
 		c.mu.Lock()
-		if t.recvd < t.edtl && !t.aborted {
+		if t.recvd < t.edtl && !t.aborted && !t.dataErr {
 			t.solicit = true
 			t.r2tNext = max(t.r2tNext, t.unsolEnd)
 			c.issueR2Ts(t)
 		}
 		c.mu.Unlock()
-		select {
-		case <-t.dataDone:
-		case <-t.abortCh:
-			return
-		case <-c.ctx.Done():
-			return
+		for {
+			c.mu.Lock()
+			aborted, ready := t.aborted, t.recvd >= t.edtl || t.dataErr
+			c.mu.Unlock()
+			if aborted {
+				return
+			}
+			if ready {
+				break
+			}
+			select {
+			case <-t.wake:
+			case <-c.ctx.Done():
+				return
+			}
 		}
 	}
 	cmd := &t.cmd
@@ -894,7 +939,8 @@ func (c *conn) respond(t *task, cmd *scsiCmd) {
 			n = rem
 		}
 		last := off+n == len(in)
-		p := &outPDU{sn: snNone, data: in[off : off+n]}
+		p := c.srv.newOut(snNone)
+		p.data = in[off : off+n]
 		p.hdr[0] = byte(OpDataIn)
 		if last || (off+n)%burst == 0 {
 			p.hdr[1] |= 0x80
@@ -923,7 +969,7 @@ func (c *conn) respond(t *task, cmd *scsiCmd) {
 	if collapse {
 		return
 	}
-	p := &outPDU{sn: snConsume}
+	p := c.srv.newOut(snConsume)
 	p.hdr[0] = byte(OpSCSIResp)
 	p.hdr[1] = 0x80 | resFlags
 	p.hdr[3] = cmd.status
@@ -961,15 +1007,55 @@ func (c *conn) finish(t *task) {
 	if !t.immediate {
 		c.credit()
 	}
+	waiters := t.waiters
+	t.waiters = nil
+	barrier, epoch := t.myBarrier, t.myEpoch
+	t.recycle = t.rxActive
+	if !t.rxActive {
+		c.srv.putTask(t)
+	}
 	c.mu.Unlock()
-	if t.myBarrier != nil {
-		close(t.myBarrier)
+	if barrier != nil {
+		close(barrier)
 	}
-	if t.myEpoch != nil {
-		t.myEpoch.Done()
+	if epoch != nil {
+		epoch.Done()
 	}
-	close(t.done)
+	for _, w := range waiters {
+		close(w)
+	}
 }
+
+// signal wakes the task's goroutine (data complete, data error, abort).
+func (t *task) signal() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// waitChan returns a channel closed when t finishes (c.mu held).
+func (t *task) waitChan() chan struct{} {
+	w := make(chan struct{})
+	t.waiters = append(t.waiters, w)
+	return w
+}
+
+func (s *Server) newTask() *task {
+	if v := s.tasks.Get(); v != nil {
+		t := v.(*task)
+		wake := t.wake
+		select {
+		case <-wake:
+		default:
+		}
+		*t = task{wake: wake}
+		return t
+	}
+	return &task{wake: make(chan struct{}, 1)}
+}
+
+func (s *Server) putTask(t *task) { s.tasks.Put(t) }
 
 // abortLocked marks t aborted (c.mu held) so that it ends without a
 // response. It reports false when the task's response is already on its way.
@@ -979,7 +1065,7 @@ func (c *conn) abortLocked(t *task) bool {
 	}
 	if !t.aborted {
 		t.aborted = true
-		close(t.abortCh)
+		t.signal()
 	}
 	return true
 }
@@ -1007,11 +1093,11 @@ func (c *conn) handleTMF(h *BHS) {
 	fn := h[1] & 0x7F
 	itt, ref, lun := h.ITT(), h.U32(20), h.LUN()
 	refCmdSN := h.U32(32)
-	respond := func(code byte, wait []*task, after func()) {
+	respond := func(code byte, wait []chan struct{}, after func()) {
 		go func() {
-			for _, t := range wait {
+			for _, w := range wait {
 				select {
-				case <-t.done:
+				case <-w:
 				case <-c.ctx.Done():
 					return
 				}
@@ -1028,15 +1114,15 @@ func (c *conn) handleTMF(h *BHS) {
 			c.send(p)
 		}()
 	}
-	abortWhere := func(match func(*task) bool) []*task {
-		var ts []*task
+	abortWhere := func(match func(*task) bool) []chan struct{} {
+		var ws []chan struct{}
 		for _, t := range c.tasks {
 			if t.itt != itt && match(t) {
 				c.abortLocked(t)
-				ts = append(ts, t)
+				ws = append(ws, t.waitChan())
 			}
 		}
-		return ts
+		return ws
 	}
 	switch fn {
 	case tmfAbortTask:
@@ -1046,10 +1132,10 @@ func (c *conn) handleTMF(h *BHS) {
 			return
 		}
 		if !c.abortLocked(t) {
-			respond(tmfNoTask, []*task{t}, nil) // completing: its response wins
+			respond(tmfNoTask, []chan struct{}{t.waitChan()}, nil) // completing: its response wins
 			return
 		}
-		respond(tmfComplete, []*task{t}, nil)
+		respond(tmfComplete, []chan struct{}{t.waitChan()}, nil)
 	case tmfAbortTaskSet, tmfClearTaskSet:
 		respond(tmfComplete, abortWhere(func(t *task) bool { return t.lun == lun }), nil)
 	case tmfLUNReset:
@@ -1168,20 +1254,20 @@ func (c *conn) handleLogout(h *BHS) {
 	case reason == 2:
 		code = 2 // connection recovery not supported
 	}
-	var wait []*task
+	var wait []chan struct{}
 	if code == 0 {
 		c.loggingOut = true
 		for _, t := range c.tasks {
 			if t.itt != itt {
 				c.abortLocked(t)
-				wait = append(wait, t)
+				wait = append(wait, t.waitChan())
 			}
 		}
 	}
 	go func() {
-		for _, t := range wait {
+		for _, w := range wait {
 			select {
-			case <-t.done:
+			case <-w:
 			case <-c.ctx.Done():
 				return
 			}

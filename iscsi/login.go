@@ -259,7 +259,7 @@ func (c *conn) login(ctx context.Context) error {
 	first := true
 	for {
 		var h BHS
-		if _, err := readHeader(c.br, &h, nil, Digests{}); err != nil {
+		if _, err := readHeader(c.br, &h, nil, Digests{}, &c.rxTail); err != nil {
 			return fmt.Errorf("iscsi: login: %w", err)
 		}
 		if h.Opcode() != OpLoginReq {
@@ -270,7 +270,7 @@ func (c *conn) login(ctx context.Context) error {
 			return ls.fail(h, loginErr(loginInitiatorError, "login text too long"))
 		}
 		data := make([]byte, n)
-		if err := readData(c.br, data, Digests{}); err != nil {
+		if err := readData(c.br, data, Digests{}, &c.rxTail); err != nil {
 			return fmt.Errorf("iscsi: login: %w", err)
 		}
 		if first {

@@ -126,7 +126,8 @@ type Digests struct {
 func pad4(n int) int { return (4 - n&3) & 3 }
 
 // readHeader reads BHS, AHS and the header digest. ahsBuf may be reused for the AHS.
-func readHeader(r io.Reader, h *BHS, ahsBuf []byte, dg Digests) ([]byte, error) {
+// scratch holds the digest bytes; passing it in keeps the hot path free of allocations.
+func readHeader(r io.Reader, h *BHS, ahsBuf []byte, dg Digests, scratch *[8]byte) ([]byte, error) {
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return nil, err
 	}
@@ -142,12 +143,12 @@ func readHeader(r io.Reader, h *BHS, ahsBuf []byte, dg Digests) ([]byte, error) 
 		}
 	}
 	if dg.Header {
-		var d [4]byte
-		if _, err := io.ReadFull(r, d[:]); err != nil {
+		d := scratch[:4]
+		if _, err := io.ReadFull(r, d); err != nil {
 			return nil, unexpected(err)
 		}
 		crc := crc32.Update(CRC32C(h[:]), castagnoli, ahs)
-		if binary.LittleEndian.Uint32(d[:]) != crc {
+		if binary.LittleEndian.Uint32(d) != crc {
 			return nil, ErrHeaderDigest
 		}
 	}
@@ -181,7 +182,7 @@ func checkAHS(ahs []byte) error {
 }
 
 // readData reads a data segment of len(dst) bytes plus its padding and digest into dst.
-func readData(r io.Reader, dst []byte, dg Digests) error {
+func readData(r io.Reader, dst []byte, dg Digests, tail *[8]byte) error {
 	n := len(dst)
 	if n == 0 {
 		return nil
@@ -189,7 +190,7 @@ func readData(r io.Reader, dst []byte, dg Digests) error {
 	if _, err := io.ReadFull(r, dst); err != nil {
 		return unexpected(err)
 	}
-	var tail [8]byte
+	clear(tail[:])
 	p := pad4(n)
 	t := tail[:p]
 	if dg.Data {
@@ -213,7 +214,8 @@ func readData(r io.Reader, dst []byte, dg Digests) error {
 // with ErrDataTooLong (the header is still returned so a Reject can be sent).
 func ReadPDU(r io.Reader, dg Digests, maxData int) (*PDU, error) {
 	p := new(PDU)
-	ahs, err := readHeader(r, &p.BHS, nil, dg)
+	var scratch [8]byte
+	ahs, err := readHeader(r, &p.BHS, nil, dg, &scratch)
 	if err != nil {
 		return p, err
 	}
@@ -224,7 +226,7 @@ func ReadPDU(r io.Reader, dg Digests, maxData int) (*PDU, error) {
 	}
 	if n > 0 {
 		p.Data = make([]byte, n)
-		if err := readData(r, p.Data, dg); err != nil {
+		if err := readData(r, p.Data, dg, &scratch); err != nil {
 			return p, err
 		}
 	}

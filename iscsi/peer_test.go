@@ -232,7 +232,10 @@ func TestLibiscsiCompliance(t *testing.T) {
 	var tgtResults []cuResult
 	var tgtHung []string
 	var wg sync.WaitGroup
-	if url, ok := startTgtd(t); ok {
+	tgtImg := filepath.Join(t.TempDir(), "tgt.img")
+	require.NoError(t, os.WriteFile(tgtImg, nil, 0o600))
+	require.NoError(t, os.Truncate(tgtImg, 64<<20))
+	if url, ok := startTgtd(t, tgtImg); ok {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -273,10 +276,10 @@ func TestLibiscsiCompliance(t *testing.T) {
 	}
 }
 
-// startTgtd starts tgtd on a loopback portal serving a 64 MiB file as LUN 1
+// startTgtd starts tgtd on a loopback portal serving the file at path as LUN 1
 // and returns its libiscsi URL; ok is false (with a log line) when tgtd
 // cannot run here (not installed, not root).
-func startTgtd(t *testing.T) (url string, ok bool) {
+func startTgtd(t testing.TB, path string) (url string, ok bool) {
 	t.Helper()
 	tgtd, err := exec.LookPath("tgtd")
 	if err != nil {
@@ -291,14 +294,11 @@ func startTgtd(t *testing.T) (url string, ok bool) {
 	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	ctl := fmt.Sprint(20000 + os.Getpid()%10000)
-	path := filepath.Join(t.TempDir(), "tgt.img")
-	require.NoError(t, os.WriteFile(path, nil, 0o600))
-	require.NoError(t, os.Truncate(path, 64<<20))
+	ctl := fmt.Sprint(20000 + (os.Getpid()+port)%10000)
 	cmd := exec.Command(tgtd, "-f", "-C", ctl, "--iscsi", fmt.Sprintf("portal=127.0.0.1:%d", port))
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		cmd.Process.Kill() // tgtd ignores SIGTERM while it has targets
 		cmd.Wait()
 	})
 	adm := func(args ...string) error {

@@ -154,7 +154,9 @@ type Server struct {
 	nextTSIH  uint16
 	closed    bool
 	wg        sync.WaitGroup
-	pool      bufPool
+	pool      bufPool   // data buffers
+	tasks     sync.Pool // *task
+	outs      sync.Pool // *outPDU
 }
 
 // targetState is the runtime side of a *Target shared by its sessions.
@@ -267,8 +269,9 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-// Shutdown stops accepting, asks every session to end, and waits for them
-// until ctx is done, after which remaining connections are closed.
+// Shutdown stops accepting, asks every session to log out (Async Message
+// "request logout"), and waits for the sessions to end. When ctx is done
+// first it closes the remaining connections and returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -289,8 +292,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		// Like net/http: close what is left and report the deadline without
+		// waiting for commands stuck in a device.
 		s.closeConns()
-		<-done
 		return ctx.Err()
 	}
 }
