@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +54,8 @@ func BenchmarkTransfer(b *testing.B) {
 //
 //	sudo TFTPSERVE_BENCH=1 go test -run TestCompareWithPeers -v -timeout 30m ./tftpserve
 //
-// TFTPSERVE_BENCH_ROUNDS sets the rounds (default 3).
+// TFTPSERVE_BENCH_ROUNDS sets the rounds (default 3);
+// TFTPSERVE_BENCH_ONLY=throughput or =storm runs one half.
 func TestCompareWithPeers(t *testing.T) {
 	if os.Getenv("TFTPSERVE_BENCH") != "1" {
 		t.Skip("set TFTPSERVE_BENCH=1 to run the comparison benchmark")
@@ -83,7 +85,7 @@ func TestCompareWithPeers(t *testing.T) {
 	d, err := OpenDir(dir)
 	require.NoError(t, err)
 	defer d.Close()
-	srv := &Server{Handler: d, MaxTransfers: 64, QueueTimeout: 60 * time.Second}
+	srv := &Server{Handler: d}
 	oursAddr := startServer(t, srv, "127.0.0.1")
 
 	port := freePort(t, "127.0.0.2")
@@ -98,8 +100,14 @@ func TestCompareWithPeers(t *testing.T) {
 		waitTFTP(t, s.addr)
 	}
 
-	t.Logf("throughput, 64 MiB with curl, median of %d rounds (MB/s = 10^6 B/s)", rounds)
+	only := os.Getenv("TFTPSERVE_BENCH_ONLY") // "throughput" or "storm"
+	if only != "storm" {
+		t.Logf("throughput, 64 MiB with curl, median of %d rounds (MB/s = 10^6 B/s)", rounds)
+	}
 	for _, bs := range []int{512, 1468, 65464} {
+		if only == "storm" {
+			break
+		}
 		res := map[string][]float64{}
 		for range rounds {
 			for _, s := range servers {
@@ -120,35 +128,67 @@ func TestCompareWithPeers(t *testing.T) {
 
 	const clients = 200
 	for _, s := range servers {
-		start := time.Now()
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var failures []error
-		for range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				got, _, err := goGet(s.addr, "8m.bin", 1468, true)
-				if err == nil && !bytes.Equal(got, small) {
-					err = fmt.Errorf("content mismatch (%d bytes)", len(got))
-				}
-				if err != nil {
-					mu.Lock()
-					failures = append(failures, err)
-					mu.Unlock()
-				}
-			}()
+		if only == "throughput" {
+			break
 		}
-		wg.Wait()
-		el := time.Since(start)
-		t.Logf("storm %s: %d clients x 8 MiB, blksize 1468: %d failures, %.1f s, aggregate %.1f MB/s",
-			s.name, clients, len(failures), el.Seconds(), float64(clients*len(small))/el.Seconds()/1e6)
-		if len(failures) > 0 {
-			t.Logf("  first failure: %v", failures[0])
+		// The clients run in a child process (this test binary), so that
+		// they do not share the Go runtime with this server.
+		cmd := exec.Command(os.Args[0], "-test.run=^TestStormHelper$", "-test.v")
+		cmd.Env = append(os.Environ(), "TFTPSERVE_STORM_ADDR="+s.addr, "TFTPSERVE_STORM_CLIENTS="+strconv.Itoa(clients))
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		var failures int
+		var secs float64
+		var first string
+		for _, line := range strings.Split(string(out), "\n") {
+			if i := strings.Index(line, "STORM "); i >= 0 {
+				_, err := fmt.Sscanf(line[i:], "STORM failures=%d seconds=%f", &failures, &secs)
+				require.NoError(t, err, line)
+			}
+			if i := strings.Index(line, "FIRST "); i >= 0 {
+				first = line[i:]
+			}
 		}
-		if s.name == "tftpserve" && len(failures) > 0 {
-			t.Errorf("tftpserve storm had %d failures", len(failures))
+		t.Logf("storm %s: %d clients x 8 MiB, blksize 1468: %d failures, %.1f s, aggregate %.1f MB/s %s",
+			s.name, clients, failures, secs, float64(clients*len(small))/secs/1e6, first)
+		if s.name == "tftpserve" && failures > 0 {
+			t.Errorf("tftpserve storm had %d failures", failures)
 		}
+	}
+}
+
+// TestStormHelper is the client side of the storm, run as a child
+// process by TestCompareWithPeers.
+func TestStormHelper(t *testing.T) {
+	addr := os.Getenv("TFTPSERVE_STORM_ADDR")
+	if addr == "" {
+		t.Skip("child process of TestCompareWithPeers")
+	}
+	clients, _ := strconv.Atoi(os.Getenv("TFTPSERVE_STORM_CLIENTS"))
+	want := testData(8<<20, 8)
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []error
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, _, err := goGet(addr, "8m.bin", 1468, true)
+			if err == nil && !bytes.Equal(got, want) {
+				err = fmt.Errorf("content mismatch (%d bytes)", len(got))
+			}
+			if err != nil {
+				mu.Lock()
+				failures = append(failures, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("STORM failures=%d seconds=%f\n", len(failures), time.Since(start).Seconds())
+	if len(failures) > 0 {
+		fmt.Printf("FIRST %v\n", failures[0])
 	}
 }
 

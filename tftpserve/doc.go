@@ -71,10 +71,13 @@
 //
 // # Boot storms, shutdown, hooks
 //
-// Server.MaxTransfers (default 64) caps the transfers that run at once;
-// further requests wait, in order, up to Server.QueueTimeout (default
-// 20 s) and are then refused with "server busy". A client that
+// Server.MaxTransfers (default 1000) caps the transfers that run at
+// once; further requests wait, in order, up to Server.QueueTimeout
+// (default 20 s) and are then refused with "server busy". A client that
 // retransmits its request while waiting does not take a second place.
+// A storm degrades gracefully when every client gets a share of the
+// bandwidth, since a client that hears nothing for 20 to 30 seconds
+// gives up: the default cap therefore bounds resources, not bandwidth.
 // Shutdown stops accepting requests, refuses queued ones and lets running
 // transfers finish; when its context ends first it aborts them (each
 // client gets an ERROR) and Close waits for the rest. Neither the server

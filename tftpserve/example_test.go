@@ -25,7 +25,7 @@ func ExampleOpenDir() {
 		return
 	}
 	defer dir.Close()
-	srv := &tftpserve.Server{Handler: dir, MaxTransfers: 100}
+	srv := &tftpserve.Server{Handler: dir, MaxTransfers: 500}
 	go srv.ListenAndServe(":69")
 	defer srv.Shutdown(context.Background())
 }

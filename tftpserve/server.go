@@ -21,8 +21,14 @@ import (
 // Defaults used when the corresponding Server field is zero.
 const (
 	// DefaultMaxTransfers is the number of transfers that run at once
-	// when Server.MaxTransfers is 0 (dnsmasq's tftp-max is 50).
-	DefaultMaxTransfers = 64
+	// when Server.MaxTransfers is 0. It is deliberately high: a TFTP
+	// client that hears nothing gives up after 20 to 30 seconds, so in a
+	// boot storm sharing the bandwidth among all clients (each one
+	// slower) succeeds where queueing them fails; the cap is there to
+	// bound sockets and memory (about 2×blksize per transfer), not to
+	// shape bandwidth. dnsmasq's tftp-max default of 50 is the opposite
+	// choice.
+	DefaultMaxTransfers = 1000
 	// DefaultQueueTimeout is how long a request waits for a transfer
 	// slot when Server.QueueTimeout is 0. Boot firmware retransmits its
 	// request for about 20 to 60 seconds before giving up.
@@ -53,7 +59,11 @@ type Server struct {
 	// MaxTransfers caps the transfers that run at once. Requests beyond
 	// it wait in arrival order for up to QueueTimeout; retransmissions
 	// of a waiting request do not take another place. 0 means
-	// DefaultMaxTransfers, a negative value means no cap.
+	// DefaultMaxTransfers, a negative value means no cap. A waiting
+	// client hears nothing, so size the cap for the number of clients
+	// that boot at once, not for bandwidth: with a cap of 64, a storm of
+	// 200 clients fetching 8 MiB on a slow host had every queued client
+	// time out (see the package documentation).
 	MaxTransfers int
 	// QueueTimeout bounds the wait for a transfer slot; a request still
 	// waiting then is refused with "server busy". 0 means
