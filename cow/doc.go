@@ -81,9 +81,11 @@
 // [CreateTransient] makes dm's non-persistent "N" overlay: data in an unlinked
 // temporary file, map in memory, nothing kept on Close or a crash, Sync a
 // no-op — for stateless clients. [Overlay.Reset] throws any overlay's changes
-// away. [Overlay.Discard] (TRIM/UNMAP) punches holes in the overlay file for
-// whole copied chunks, which then read as zeros; it does not promise zeros
-// for chunks never copied, so a target must not advertise LBPRZ for it.
+// away. [Overlay.Discard] (TRIM/UNMAP) makes a range read as zeros, as the
+// iscsi package's Discarder contract (LBPRZ) requires: copied chunks it
+// covers whole are deallocated (hole punched), chunks never copied get a
+// record pointing at a hole unless their base content is zero already, and
+// partly covered chunks are zeroed by a write.
 //
 // # Memory
 //

@@ -1,6 +1,7 @@
 package cow
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -482,6 +483,7 @@ type wseg struct {
 	c      uint64 // base chunk
 	nc     uint64 // overlay chunk
 	owned  bool   // first write: this WriteAt allocated nc and must commit it
+	skip   bool   // zeroing, and the base range is zero already
 	inner  int64  // offset in the chunk
 	lo, hi int    // range in p
 }
@@ -511,15 +513,31 @@ func (o *Overlay) WriteAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if err := o.write(p, off, int64(len(p))); err != nil {
+		return 0, err
+	}
+	o.bytesWritten.Add(uint64(len(p)))
+	return len(p), nil
+}
+
+// write writes p at off, or, with p == nil, zeros over [off, off+n): chunks
+// wholly covered are deallocated (hole punched) instead of written, and
+// chunks never copied whose base range is already zero are left alone.
+func (o *Overlay) write(p []byte, off, n int64) error {
 	cs, shift := o.g.cs, o.g.shift
 	var stack [8]wseg
 	segs := stack[:0]
-	for pos := 0; pos < len(p); {
-		cur := off + int64(pos)
+	for pos := int64(0); pos < n; {
+		cur := off + pos
 		inner := cur & (cs - 1)
-		n := int(min(cs-inner, int64(len(p)-pos)))
-		segs = append(segs, wseg{c: uint64(cur) >> shift, inner: inner, lo: pos, hi: pos + n})
-		pos += n
+		k := min(cs-inner, n-pos)
+		segs = append(segs, wseg{c: uint64(cur) >> shift, inner: inner, lo: int(pos), hi: int(pos + k)})
+		pos += k
+	}
+	if p == nil {
+		if err := o.markBaseZero(segs); err != nil {
+			return err
+		}
 	}
 
 	// Claim every chunk not yet copied, or wait for another write that is
@@ -532,7 +550,7 @@ func (o *Overlay) WriteAt(p []byte, off int64) (int, error) {
 		if o.broken != nil {
 			err := o.broken
 			o.mu.Unlock()
-			return 0, err
+			return err
 		}
 		var wait *pendingChunk
 		for i := range segs {
@@ -553,8 +571,11 @@ func (o *Overlay) WriteAt(p []byte, off int64) (int, error) {
 			s := &segs[i]
 			s.owned = false
 			if nc, ok := o.m.get(s.c); ok {
-				s.nc = uint64(nc)
+				s.nc, s.skip = uint64(nc), false
 				continue
+			}
+			if s.skip {
+				continue // zeroing a chunk whose base range is zero: nothing to do
 			}
 			if s.nc, err = o.allocLocked(); err != nil {
 				break
@@ -566,7 +587,7 @@ func (o *Overlay) WriteAt(p []byte, off int64) (int, error) {
 			o.nextFree = saved
 			o.mu.Unlock()
 			o.log.Warn("cow: overlay full", "err", err)
-			return 0, err
+			return err
 		}
 		if owned > 0 {
 			mine = &pendingChunk{done: make(chan struct{})}
@@ -580,7 +601,12 @@ func (o *Overlay) WriteAt(p []byte, off int64) (int, error) {
 		break
 	}
 
-	err := o.writeSegs(p, segs)
+	var err error
+	if p == nil {
+		err = o.zeroSegs(segs)
+	} else {
+		err = o.writeSegs(p, segs)
+	}
 	if err == nil && owned > 0 && o.persistent {
 		entries := make([]entry, 0, owned)
 		for _, s := range segs {
@@ -603,11 +629,85 @@ func (o *Overlay) WriteAt(p []byte, off int64) (int, error) {
 		o.mu.Unlock()
 		close(mine.done)
 	}
-	if err != nil {
-		return 0, err
+	return err
+}
+
+// markBaseZero sets skip on the segments of chunks not copied whose base
+// range reads as zeros: zeroing them needs no new chunk.
+func (o *Overlay) markBaseZero(segs []wseg) error {
+	bp := o.bufs.Get().(*[]byte)
+	defer o.bufs.Put(bp)
+	for i := range segs {
+		s := &segs[i]
+		o.mu.RLock()
+		_, mapped := o.m.get(s.c)
+		o.mu.RUnlock()
+		if mapped {
+			continue
+		}
+		at := int64(s.c)<<o.g.shift + s.inner
+		b := (*bp)[:min(int64(s.hi-s.lo), o.size-at)]
+		k, err := o.base.ReadAt(b, at)
+		if k < len(b) {
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("cow: read base at %d: %w", at, err)
+		}
+		s.skip = isZero(b)
 	}
-	o.bytesWritten.Add(uint64(len(p)))
-	return len(p), nil
+	return nil
+}
+
+func isZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// zeroSegs zeroes the segments of a discard: whole chunks are punched
+// (a new chunk is first extended to its end, so its record never points
+// past the end of the file), partial ones written with zeros.
+func (o *Overlay) zeroSegs(segs []wseg) error {
+	cs := o.g.cs
+	for _, s := range segs {
+		if !s.owned && s.skip {
+			continue
+		}
+		at := int64(s.nc)<<o.g.shift + s.inner
+		switch {
+		case s.owned && s.full(cs):
+			if _, err := o.st.WriteAt([]byte{0}, at+cs-1); err != nil {
+				return o.ioErr(fmt.Errorf("cow: extend for chunk %d: %w", s.nc, err))
+			}
+			if err := o.st.Punch(at, cs); err != nil {
+				return o.ioErr(fmt.Errorf("cow: discard chunk %d: %w", s.nc, err))
+			}
+		case s.owned:
+			if err := o.copyWrite(make([]byte, s.hi-s.lo), s); err != nil {
+				return err
+			}
+		case s.full(cs):
+			if err := o.st.Punch(at, cs); err != nil {
+				return o.ioErr(fmt.Errorf("cow: discard chunk %d: %w", s.nc, err))
+			}
+		default:
+			if _, err := o.st.WriteAt(make([]byte, s.hi-s.lo), at); err != nil {
+				return o.ioErr(fmt.Errorf("cow: zero at %d: %w", at, err))
+			}
+			o.dataWritten.Add(uint64(s.hi - s.lo))
+		}
+	}
+	return nil
 }
 
 // writeSegs writes the data of one WriteAt, coalescing segments that are
@@ -848,12 +948,14 @@ func (o *Overlay) Sync() error {
 	return nil
 }
 
-// Discard tells the overlay that [off, off+n) is no longer needed. Whole
-// chunks that have a copy in the overlay are deallocated in the overlay file
-// (hole punched; they then read as zeros, like dm's discard_zeroes_cow);
-// chunks without a copy and partly covered chunks are left alone, so the
-// range does not necessarily read as zeros afterwards. The base is never
-// touched.
+// Discard makes [off, off+n) read as zeros (UNMAP / WRITE SAME with
+// UNMAP; the iscsi package's Discarder contract). Chunks with a copy that
+// the range covers whole are deallocated in the overlay file (hole punched),
+// like dm's discard_zeroes_cow; chunks never copied whose base content in
+// the range is not zero already get a record pointing at a hole (so Discard
+// can fail with ErrFull, like a write); partly covered chunks are zeroed by
+// an ordinary write. The base is never touched. Durable after Sync, like
+// writes to copied chunks.
 func (o *Overlay) Discard(off, n int64) error {
 	o.life.RLock()
 	defer o.life.RUnlock()
@@ -866,40 +968,16 @@ func (o *Overlay) Discard(off, n int64) error {
 	if off < 0 || n < 0 || off > o.size || n > o.size-off {
 		return fmt.Errorf("%w: discard of %d bytes at %d on a device of %d bytes", ErrOutOfRange, n, off, o.size)
 	}
-	cs, shift := o.g.cs, o.g.shift
-	first := uint64((off + cs - 1) >> shift)
-	end := uint64((off + n) >> shift) // exclusive
-	if off+n == o.size {
-		end = uint64((o.size + cs - 1) >> shift) // the partial last chunk counts as whole
-	}
-	var runStart, runLen uint64
-	punch := func() error {
-		if runLen == 0 {
-			return nil
-		}
-		if err := o.st.Punch(int64(runStart)<<shift, int64(runLen)<<shift); err != nil {
-			return fmt.Errorf("cow: discard: %w", err)
-		}
-		runLen = 0
-		return nil
-	}
-	for c := first; c < end; c++ {
-		o.mu.RLock()
-		nc, ok := o.m.get(c)
-		o.mu.RUnlock()
-		if !ok {
-			continue
-		}
-		if runLen > 0 && uint64(nc) == runStart+runLen {
-			runLen++
-			continue
-		}
-		if err := punch(); err != nil {
+	// In batches, so that a discard of a whole large device needs bounded memory.
+	batch := 256 * o.g.cs
+	for n > 0 {
+		k := min(n, batch-off&(o.g.cs-1))
+		if err := o.write(nil, off, k); err != nil {
 			return err
 		}
-		runStart, runLen = uint64(nc), 1
+		off, n = off+k, n-k
 	}
-	return punch()
+	return nil
 }
 
 // Reset throws the overlay's changes away: afterwards every read returns

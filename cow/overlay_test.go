@@ -251,29 +251,56 @@ func TestResetThrowsChangesAway(t *testing.T) {
 	})
 }
 
-func TestDiscard(t *testing.T) {
+func TestDiscardReadsZeros(t *testing.T) {
 	const cs = 4096
-	base, content := memBase(16*cs, 17)
-	o, err := Create(filepath.Join(t.TempDir(), "cow"), base, &Options{ChunkSize: cs})
-	require.NoError(t, err)
-	defer o.Close()
-	_, err = o.WriteAt(bytes.Repeat([]byte{0xCC}, 4*cs), 2*cs) // chunks 2..5
-	require.NoError(t, err)
-	// Covers chunk 2 partly, 3 and 4 whole, 5 all but its last byte.
-	require.NoError(t, o.Discard(2*cs+1, 4*cs-2))
-	got := readAll(t, o)
-	requireSameBytes(t, bytes.Repeat([]byte{0xCC}, cs), got[2*cs:3*cs], "partly covered chunk untouched")
-	requireSameBytes(t, make([]byte, 2*cs), got[3*cs:5*cs], "whole copied chunks read zeros")
-	requireSameBytes(t, bytes.Repeat([]byte{0xCC}, cs), got[5*cs:6*cs])
-	requireSameBytes(t, content[6*cs:], got[6*cs:], "chunks never copied still read the base")
-	assert.ErrorIs(t, o.Discard(0, 17*cs), ErrOutOfRange)
-	assert.ErrorIs(t, o.Discard(-1, 1), ErrOutOfRange)
-	// Writes after a discard land normally.
-	_, err = o.WriteAt([]byte{1}, 3*cs+7)
-	require.NoError(t, err)
-	got = readAll(t, o)
-	assert.Equal(t, byte(1), got[3*cs+7])
-	assert.Equal(t, byte(0), got[3*cs+8])
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			base, content := memBase(16*cs, 17)
+			copy(content[10*cs:12*cs], make([]byte, 2*cs)) // a zero region in the base
+			base = NewBase(bytes.NewReader(content), int64(len(content)))
+			o := k.make(t, base, &Options{ChunkSize: cs})
+			defer o.Close()
+			_, err := o.WriteAt(bytes.Repeat([]byte{0xCC}, 4*cs), 2*cs) // chunks 2..5 copied
+			require.NoError(t, err)
+			want := append([]byte(nil), content...)
+			copy(want[2*cs:], bytes.Repeat([]byte{0xCC}, 4*cs))
+			// Chunk 2 partly, 3 and 4 whole (copied), 5 all but its last byte,
+			// 6 and 7 whole (never copied), 8 partly (never copied).
+			require.NoError(t, o.Discard(2*cs+1, 6*cs+100-1))
+			copy(want[2*cs+1:8*cs+100], make([]byte, 6*cs+99))
+			requireSameBytes(t, want, readAll(t, o))
+			assert.Equal(t, 7, o.Stats().Chunks, "chunks 2..8 have records")
+
+			// Zero base chunks need no record.
+			require.NoError(t, o.Discard(10*cs, 2*cs))
+			assert.Equal(t, 7, o.Stats().Chunks)
+			// The partial last chunk and the whole device.
+			require.NoError(t, o.Discard(0, 16*cs))
+			requireSameBytes(t, make([]byte, 16*cs), readAll(t, o))
+
+			assert.ErrorIs(t, o.Discard(0, 17*cs), ErrOutOfRange)
+			assert.ErrorIs(t, o.Discard(-1, 1), ErrOutOfRange)
+			// Writes after a discard land normally.
+			_, err = o.WriteAt([]byte{1}, 3*cs+7)
+			require.NoError(t, err)
+			got := readAll(t, o)
+			assert.Equal(t, byte(1), got[3*cs+7])
+			assert.Equal(t, byte(0), got[3*cs+8])
+		})
+	}
+	t.Run("persistent reopen", func(t *testing.T) {
+		base, _ := memBase(64*cs, 18)
+		path := filepath.Join(t.TempDir(), "cow")
+		o, err := Create(path, base, &Options{ChunkSize: cs})
+		require.NoError(t, err)
+		require.NoError(t, o.Discard(5*cs, 3*cs))
+		require.NoError(t, o.Close())
+		o, err = Open(path, base, nil)
+		require.NoError(t, err, "records of discarded chunks point inside the file")
+		defer o.Close()
+		got := readAll(t, o)
+		requireSameBytes(t, make([]byte, 3*cs), got[5*cs:8*cs])
+	})
 }
 
 func TestClosedOverlay(t *testing.T) {
