@@ -1012,6 +1012,29 @@ func (o *Overlay) Reset() error {
 	return nil
 }
 
+// Flatten writes the whole device, the base with this overlay's changes,
+// to w, for instance to make a client's disk the new base image. (Merging
+// an overlay back into a shared base, as dm's snapshot-merge does, would
+// change every other client's disk, so this package does not offer it.) It
+// reads like any reader: stop writers first for a consistent image.
+func (o *Overlay) Flatten(w io.Writer) (int64, error) {
+	buf := make([]byte, max(1<<20, o.g.cs))
+	var total int64
+	for off := int64(0); off < o.size; {
+		n := min(int64(len(buf)), o.size-off)
+		if _, err := o.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
+			return total, err
+		}
+		k, err := w.Write(buf[:n])
+		total += int64(k)
+		if err != nil {
+			return total, fmt.Errorf("cow: flatten: %w", err)
+		}
+		off += n
+	}
+	return total, nil
+}
+
 // Stats returns the overlay's usage counters.
 func (o *Overlay) Stats() Stats {
 	o.mu.RLock()

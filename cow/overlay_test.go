@@ -345,3 +345,19 @@ var (
 	_ interface{ Discard(off, n int64) error } = (*Overlay)(nil)
 	_ interface{ ReadOnly() bool }             = (*Overlay)(nil)
 )
+
+func TestFlatten(t *testing.T) {
+	base, content := memBase(3<<20+512, 19)
+	o, err := CreateTransient(t.TempDir(), base, nil)
+	require.NoError(t, err)
+	defer o.Close()
+	_, err = o.WriteAt(bytes.Repeat([]byte{0xAA}, 100000), 1<<20-50000)
+	require.NoError(t, err)
+	want := append([]byte(nil), content...)
+	copy(want[1<<20-50000:], bytes.Repeat([]byte{0xAA}, 100000))
+	var out bytes.Buffer
+	n, err := o.Flatten(&out)
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(want)), n)
+	requireSameBytes(t, want, out.Bytes())
+}

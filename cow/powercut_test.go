@@ -125,7 +125,7 @@ type crashPoint struct {
 }
 
 // TestPowerCut simulates power cuts at every storage operation of random
-// workloads (formatting included) and checks each crash image: Open
+// workloads of writes and discards (formatting included) and checks each crash image: Open
 // succeeds, every write acknowledged before the last completed Sync reads
 // back, and every byte is either what it was at that Sync or what a later
 // write put there — never zeros from an unwritten chunk, stale data or
@@ -182,6 +182,14 @@ func testPowerCut(t *testing.T, cs int64) {
 				}
 				n := 1 + rng.IntN(int(8*cs))
 				off := rng.Int64N(size - int64(n) + 1)
+				if rng.IntN(8) == 0 {
+					p := make([]byte, n)
+					later = append(later, laterWrite{off, p})
+					stage = fmt.Sprintf("discard %d@%d (op %d)", n, off, op)
+					require.NoError(t, o.Discard(off, int64(n)))
+					copy(cur[off:], p)
+					continue
+				}
 				p := randomBytes(n, rng.Uint64())
 				later = append(later, laterWrite{off, p})
 				stage = fmt.Sprintf("write %d@%d (op %d)", n, off, op)
