@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -406,6 +407,11 @@ func (c *conn) writer() {
 		closeAfter := p.closeAfter
 		*p = outPDU{}
 		c.srv.outs.Put(p)
+		if len(c.out) == 0 && !closeAfter && c.bw.Buffered() > 0 && c.bw.Buffered() < 32<<10 {
+			// Let workers that are about to respond queue their PDUs, so
+			// that one write carries several responses at high queue depth.
+			runtime.Gosched()
+		}
 		if len(c.out) == 0 || closeAfter {
 			if err := c.bw.Flush(); err != nil {
 				c.close()

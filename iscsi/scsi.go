@@ -42,13 +42,12 @@ func (c *scsiCmd) reset() {
 	c.status, c.sense, c.in, c.inBuf, c.xfer = StatusGood, nil, nil, nil, -1
 }
 
-// alloc returns a data-in buffer of n bytes from the pool.
+// alloc returns a data-in buffer of n bytes from the pool; the caller
+// overwrites all of it (it is not cleared).
 func (c *scsiCmd) alloc(n int) []byte {
 	c.inBuf = c.pool.get(n)
-	b := *c.inBuf
-	clear(b)
-	c.in = b
-	return b
+	c.in = *c.inBuf
+	return c.in
 }
 
 // reply sets a small data-in payload truncated to the allocation length.
