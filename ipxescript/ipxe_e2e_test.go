@@ -337,7 +337,7 @@ func TestRealIPXEUEFILinux(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
-	m, err := vmOK.WaitForRegexp(ctx, regexp.MustCompile(`e2e-linux-ok cmdline: ([^\r\n]*)`))
+	m, err := vmOK.WaitForRegexp(ctx, regexp.MustCompile(`e2e-linux-ok cmdline: ([^\r\n]*)\r?\n`))
 	if err != nil {
 		t.Logf("serial console:\n%s", vmOK.Output())
 	}
