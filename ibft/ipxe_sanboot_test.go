@@ -124,11 +124,13 @@ func startTgtd(t *testing.T, iqn, user, secret, ruser, rsecret string) (port int
 // iBFT in base memory), then boots the Debian kernel. The guest dumps the
 // table from low memory and the kernel's sysfs view; we parse the dump,
 // check every field against what iPXE was told, and check the sysfs view
-// against our model of the kernel rendering the parsed table.
+// against our model of the kernel rendering the parsed table, and what
+// open-iscsi's iscsistart -f makes of it.
 func TestIPXESanbootTable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots QEMU")
 	}
+	t.Parallel() // with the kernel tests: the machine waits on TCG, not on us
 	lab.Require(t, "qemu-system-x86_64", lab.IPXEROMDir)
 	const (
 		targetIQN    = "iqn.2026-11.org.netbootkit:ibft-sanboot"
@@ -142,7 +144,11 @@ func TestIPXESanbootTable(t *testing.T) {
 
 	k := lab.Kernel(t)
 	rd := lab.NewInitramfs(guestLowMemDump)
-	require.NoError(t, rd.AddModules(k, "iscsi_ibft"))
+	require.NoError(t, rd.AddModules(k, "iscsi_ibft", "e1000"))
+	if _, err := exec.LookPath("iscsistart"); err == nil {
+		_, err := rd.AddBinary("iscsistart")
+		require.NoError(t, err)
+	}
 	initrd := rd.Build(t)
 
 	script := strings.Join([]string{
@@ -210,6 +216,12 @@ func TestIPXESanbootTable(t *testing.T) {
 	g := parseGuestDump(t, out)
 	assert.Equal(t, linuxSysfsView(got), g.attrs)
 	assert.True(t, strings.HasSuffix(g.links["ethernet0/device"], "/0000:00:03.0"), "ethernet0/device → %q", g.links["ethernet0/device"])
+	t.Run("iscsistart", func(t *testing.T) {
+		if _, err := exec.LookPath("iscsistart"); err != nil {
+			t.Skip("iscsistart not installed (Debian package open-iscsi)")
+		}
+		checkISCSIStart(t, got, g.oi)
+	})
 }
 
 const tgtPortInGuest = 3260

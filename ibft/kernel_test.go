@@ -4,9 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -21,8 +26,9 @@ import (
 // guestDump is the guest's /init body: it prints every attribute under
 // /sys/firmware/ibft as "ibft-attr <path> <hex bytes>" (hex, so a missing
 // newline or a stray byte shows), every symlink as "ibft-link <path>
-// <target>", and the raw ACPI table the kernel found as "ibft-acpi <name>
-// <hex>", then "ibft-done".
+// <target>", the raw ACPI table the kernel found as "ibft-acpi <name>
+// <hex>", and, when the initramfs has open-iscsi's iscsistart, the record
+// `iscsistart -f` prints as "ibft-oi <line>"; then "ibft-done".
 const guestDump = `
 cd /sys/firmware/ibft 2>/dev/null || echo "ibft-missing"
 for f in $(find . -type f | sort); do
@@ -35,6 +41,9 @@ for s in iBFT IBFT BIFT; do
 	f=/sys/firmware/acpi/tables/$s
 	[ -f "$f" ] && echo "ibft-acpi $s $(hexdump -v -e '1/1 "%02x"' "$f")"
 done
+if [ -x /usr/sbin/iscsistart ]; then
+	/usr/sbin/iscsistart -f 2>&1 | sed 's/^/ibft-oi /'
+fi
 echo "ibft-done"
 `
 
@@ -43,6 +52,7 @@ type guestView struct {
 	attrs map[string]string // path → content
 	links map[string]string // path → link target
 	acpi  map[string][]byte // signature → raw table
+	oi    []string          // iscsistart -f output lines
 }
 
 func parseGuestDump(t *testing.T, out string) guestView {
@@ -54,6 +64,10 @@ func parseGuestDump(t *testing.T, out string) guestView {
 		line := strings.TrimRight(sc.Text(), "\r")
 		i := strings.Index(line, "ibft-")
 		if i < 0 {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line[i:], "ibft-oi "); ok {
+			v.oi = append(v.oi, rest)
 			continue
 		}
 		f := strings.Fields(line[i:])
@@ -87,7 +101,13 @@ func bootWithTable(t *testing.T, name string, table []byte) guestView {
 	lab.Require(t, "qemu-system-x86_64")
 	k := lab.Kernel(t)
 	rd := lab.NewInitramfs(guestDump)
-	require.NoError(t, rd.AddModules(k, "iscsi_ibft"))
+	// e1000 gives the NIC at 00:03.0 a net device: open-iscsi drops a
+	// NIC whose PCI device has none.
+	require.NoError(t, rd.AddModules(k, "iscsi_ibft", "e1000"))
+	if _, err := exec.LookPath("iscsistart"); err == nil {
+		_, err := rd.AddBinary("iscsistart")
+		require.NoError(t, err)
+	}
 	initrd := rd.Build(t)
 	file := filepath.Join(t.TempDir(), name+".bin")
 	require.NoError(t, os.WriteFile(file, table, 0o644))
@@ -123,6 +143,7 @@ func TestLinuxKernelReadsOurTables(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots QEMU")
 	}
+	t.Parallel()
 	full := fullTable()
 	full.Signature = SignatureACPI
 	full.NICs[0].PrefixLen = 32 // /64 has no IPv4 subnet-mask; Linux's shift would be undefined
@@ -202,7 +223,67 @@ func TestLinuxKernelReadsOurTables(t *testing.T) {
 				}
 			}
 			assert.Equal(t, wantTable, got)
+
+			t.Run("iscsistart", func(t *testing.T) {
+				if _, err := exec.LookPath("iscsistart"); err != nil {
+					t.Skip("iscsistart not installed (Debian package open-iscsi)")
+				}
+				checkISCSIStart(t, c.tb, g.oi)
+			})
 		})
+	}
+}
+
+// checkISCSIStart checks the records open-iscsi's `iscsistart -f` printed
+// from the kernel's view of tb: one per target, in index order, with the
+// NIC the target's NIC field names (ibft.md §8: keys printed only when
+// non-empty; addresses and the LUN as sysfs shows them).
+func checkISCSIStart(t *testing.T, tb *Table, lines []string) {
+	t.Helper()
+	all := strings.Join(lines, "\n")
+	var recs []map[string]string
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "# BEGIN RECORD"):
+			recs = append(recs, map[string]string{})
+		case len(recs) > 0:
+			if k, v, ok := strings.Cut(l, " = "); ok {
+				recs[len(recs)-1][strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+		}
+	}
+	var targets []Target
+	for _, tg := range tb.Targets {
+		if tb.NIC(tg.NIC) != nil {
+			targets = append(targets, tg)
+		}
+	}
+	sort.Slice(targets, func(i, j int) bool { return targets[i].Index < targets[j].Index })
+	require.Len(t, recs, len(targets), "records printed:\n%s", all)
+	addr := func(s string) netip.Addr { a, _ := netip.ParseAddr(s); return a }
+	view := linuxSysfsView(tb)
+	for i, tg := range targets {
+		rec, nic := recs[i], tb.NIC(tg.NIC)
+		want := map[string]string{
+			"iface.initiatorname": tb.Initiator.Name,
+			"iface.hwaddress":     nic.MAC.String(),
+			"node.name":           tg.Name,
+			"node.conn[0].port":   strconv.Itoa(int(tg.Port)),
+			"node.boot_lun":       strings.TrimSpace(view[fmt.Sprintf("target%d/lun", tg.Index)]),
+		}
+		if tg.CHAPName != "" {
+			want["node.session.auth.username"] = cut(tg.CHAPName)
+			want["node.session.auth.password"] = cut(tg.CHAPSecret)
+		}
+		if tg.ReverseCHAPName != "" {
+			want["node.session.auth.username_in"] = cut(tg.ReverseCHAPName)
+			want["node.session.auth.password_in"] = cut(tg.ReverseCHAPSecret)
+		}
+		for k, v := range want {
+			assert.Equal(t, v, rec[k], "record %d %s in\n%s", i, k, all)
+		}
+		assert.Equal(t, nic.IP, addr(rec["iface.ipaddress"]), "record %d iface.ipaddress", i)
+		assert.Equal(t, tg.IP, addr(rec["node.conn[0].address"]), "record %d node.conn[0].address", i)
 	}
 }
 
