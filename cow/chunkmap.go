@@ -3,57 +3,94 @@ package cow
 import "math/bits"
 
 // chunkMap maps changed base chunks to their chunk in the overlay file.
-// Memory grows with the number of changed chunks, not with the base: a
-// hash map of 64-chunk leaves, each a presence bitmap plus a packed slice
-// of the present values (about 5 bytes per chunk when changes are dense,
-// about 60 when every changed chunk is alone in its 64-chunk group).
+// Memory grows with the number of changed chunks, not with the base.
+//
+// Chunks are grouped by 64. A group with one changed chunk is a single
+// packed uint64 in a hash map (about 20-30 bytes per changed chunk); a
+// group with more is a leaf: a presence bitmap plus the packed overlay
+// chunk numbers of the present chunks (about 5 bytes per chunk when dense).
 type chunkMap struct {
-	leaves map[uint64]*leaf
+	groups map[uint64]uint64 // group -> single (singleFlag|idx<<32|value) or leaf index+1
+	leaves []leaf
 	n      int
 }
 
-const leafShift = 6
+const (
+	leafShift  = 6
+	singleFlag = 1 << 63
+)
 
 type leaf struct {
 	bits uint64
 	vals []uint32
 }
 
-func (m *chunkMap) get(c uint64) (uint32, bool) {
-	l := m.leaves[c>>leafShift]
-	if l == nil {
-		return 0, false
-	}
-	b := uint64(1) << (c & 63)
+func (l *leaf) get(i uint64) (uint32, bool) {
+	b := uint64(1) << i
 	if l.bits&b == 0 {
 		return 0, false
 	}
 	return l.vals[bits.OnesCount64(l.bits&(b-1))], true
 }
 
-// set records c -> v; c must not be present yet.
-func (m *chunkMap) set(c uint64, v uint32) {
-	if m.leaves == nil {
-		m.leaves = make(map[uint64]*leaf)
-	}
-	l := m.leaves[c>>leafShift]
-	if l == nil {
-		l = &leaf{}
-		m.leaves[c>>leafShift] = l
-	}
-	b := uint64(1) << (c & 63)
-	i := bits.OnesCount64(l.bits & (b - 1))
+// set inserts or replaces; it reports whether i was new.
+func (l *leaf) set(i uint64, v uint32) bool {
+	b := uint64(1) << i
+	k := bits.OnesCount64(l.bits & (b - 1))
 	if l.bits&b != 0 {
-		l.vals[i] = v
-		return
+		l.vals[k] = v
+		return false
 	}
 	l.bits |= b
 	l.vals = append(l.vals, 0)
-	copy(l.vals[i+1:], l.vals[i:])
-	l.vals[i] = v
-	m.n++
+	copy(l.vals[k+1:], l.vals[k:])
+	l.vals[k] = v
+	return true
+}
+
+func (m *chunkMap) get(c uint64) (uint32, bool) {
+	g, ok := m.groups[c>>leafShift]
+	if !ok {
+		return 0, false
+	}
+	if g&singleFlag != 0 {
+		if (g>>32)&63 == c&63 {
+			return uint32(g), true
+		}
+		return 0, false
+	}
+	return m.leaves[g-1].get(c & 63)
+}
+
+// set records c -> v, replacing any previous value.
+func (m *chunkMap) set(c uint64, v uint32) {
+	if m.groups == nil {
+		m.groups = make(map[uint64]uint64)
+	}
+	key, i := c>>leafShift, c&63
+	g, ok := m.groups[key]
+	switch {
+	case !ok:
+		m.groups[key] = singleFlag | i<<32 | uint64(v)
+		m.n++
+	case g&singleFlag != 0:
+		if (g>>32)&63 == i {
+			m.groups[key] = singleFlag | i<<32 | uint64(v)
+			return
+		}
+		m.leaves = append(m.leaves, leaf{})
+		l := &m.leaves[len(m.leaves)-1]
+		l.set((g>>32)&63, uint32(g))
+		l.set(i, v)
+		m.groups[key] = uint64(len(m.leaves))
+		m.n++
+	default:
+		if m.leaves[g-1].set(i, v) {
+			m.n++
+		}
+	}
 }
 
 func (m *chunkMap) len() int { return m.n }
 
-func (m *chunkMap) reset() { m.leaves, m.n = nil, 0 }
+func (m *chunkMap) reset() { m.groups, m.leaves, m.n = nil, nil, 0 }

@@ -33,8 +33,8 @@ func TestMemoryPerChangedChunk(t *testing.T) {
 	}{
 		{"dense", func(i int, _ *rand.Rand) uint64 { return uint64(i) }, 8},
 		{"runs of 16", func(i int, _ *rand.Rand) uint64 { return uint64(i/16)*256 + uint64(i%16) }, 24},
-		{"isolated", func(i int, _ *rand.Rand) uint64 { return uint64(i) * 64 }, 100},
-		{"random in 2^32 chunks", func(_ int, r *rand.Rand) uint64 { return uint64(r.Uint32()) }, 100},
+		{"isolated", func(i int, _ *rand.Rand) uint64 { return uint64(i) * 64 }, 40},
+		{"random in 2^32 chunks", func(_ int, r *rand.Rand) uint64 { return uint64(r.Uint32()) }, 40},
 	}
 	for _, p := range patterns {
 		t.Run(p.name, func(t *testing.T) {
