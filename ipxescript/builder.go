@@ -31,7 +31,7 @@ func (s *Script) Cmd(name string, args ...Expr) *Script {
 // Comment appends a comment line. The text may contain spaces but no
 // control characters and must not end in "\".
 func (s *Script) Comment(text string) *Script {
-	if r := badByte(stringsReplaceSpaces(text)); r != "" {
+	if r := badByte(strings.ReplaceAll(text, " ", "")); r != "" {
 		return s.fail(&ValueError{What: "comment", Value: text, Reason: r})
 	}
 	if text == "" {
@@ -131,7 +131,7 @@ func (s *Script) Set(name, value string) *Script {
 	if err != nil {
 		return s.fail(err)
 	}
-	if joinWords(words) != value {
+	if strings.Join(words, " ") != value {
 		return s.fail(&ValueError{What: "value of " + name, Value: value, Reason: "has leading, trailing or repeated spaces, which iPXE does not keep"})
 	}
 	return s.addCmd("set", append([]string{name}, words...)...)
@@ -571,28 +571,6 @@ func guard(args []string) []string {
 		return append([]string{"--"}, args...)
 	}
 	return args
-}
-
-func joinWords(w []string) string {
-	out := ""
-	for i, x := range w {
-		if i > 0 {
-			out += " "
-		}
-		out += x
-	}
-	return out
-}
-
-func stringsReplaceSpaces(s string) string {
-	b := []byte(s)
-	out := b[:0]
-	for _, c := range b {
-		if c != ' ' {
-			out = append(out, c)
-		}
-	}
-	return string(out)
 }
 
 // ms formats d as whole milliseconds (rounded up) for --timeout options.
