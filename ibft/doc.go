@@ -62,7 +62,10 @@
 // table is installed as an ACPI table (Linux looks for the signatures IBFT,
 // iBFT and BIFT); on legacy BIOS it sits in base memory between 0x80000 and
 // 0xFFFFF on a 16-byte boundary, where Linux scans for it when it was not
-// booted through EFI. In QEMU, `-acpitable file=table.bin` installs one.
+// booted through EFI; [Find] scans an image of that memory (e.g. read from
+// /dev/mem) the same way. A raw ACPI table, e.g.
+// /sys/firmware/acpi/tables/iBFT, is just bytes for [Parse]. In QEMU,
+// `-acpitable file=table.bin` installs one.
 // ACPICA tools (iasl) only accept the upper-case IBFT spelling, see
 // [SignatureACPI].
 //

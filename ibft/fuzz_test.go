@@ -131,3 +131,24 @@ func FuzzReadSysfs(f *testing.F) {
 		require.NoError(t, err)
 	})
 }
+
+// FuzzFind scans arbitrary memory images: no panic, and whatever it finds
+// is a table that decodes at a 16-byte aligned address in range.
+func FuzzFind(f *testing.F) {
+	f.Add(ipxeFixture(f), uint16(0))
+	f.Add(append(make([]byte, 0x20), ipxeFixture(f)...), uint16(0x10))
+	f.Fuzz(func(t *testing.T, mem []byte, skew uint16) {
+		base := LegacyStart - int(skew)
+		off, tb := Find(mem, base)
+		if tb == nil {
+			require.Equal(t, -1, off)
+			return
+		}
+		addr := base + off
+		require.Zero(t, addr%16)
+		require.True(t, addr >= LegacyStart && addr < LegacyEnd && (addr < vgaStart || addr >= vgaEnd), "address %#x", addr)
+		again, err := Parse(mem[off:])
+		require.NoError(t, err)
+		require.Equal(t, tb, again)
+	})
+}
