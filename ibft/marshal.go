@@ -175,7 +175,7 @@ func (t *Table) MarshalBinary() ([]byte, error) {
 
 // checkEncodable reports values that cannot be written faithfully.
 func (t *Table) checkEncodable() error {
-	if int(t.Signature) >= len(signatures) {
+	if !t.Signature.valid() {
 		return errValue("signature", "%v is not one of iBFT, IBFT, BIFT", t.Signature)
 	}
 	for _, f := range [...]struct {

@@ -14,7 +14,8 @@ import (
 // [Table.Validate]).
 //
 // Every field round-trips exactly: for any Table t that [Table.MarshalBinary]
-// accepts, unmarshalling its bytes yields a Table equal to t.
+// accepts, unmarshalling its bytes yields a Table equal to t (an empty
+// NICs or Targets slice comes back nil).
 type Table struct {
 	// Signature selects the four signature bytes. The zero value is the
 	// spec's "iBFT".
@@ -73,16 +74,21 @@ const (
 	SignatureBroadcom
 )
 
-var signatures = [...]string{SignatureIBFT: "iBFT", SignatureACPI: "IBFT", SignatureBroadcom: "BIFT"}
-
 // String returns the four signature characters, or a description of an
 // invalid value.
 func (s Signature) String() string {
-	if int(s) < len(signatures) {
-		return signatures[s]
+	switch s {
+	case SignatureIBFT:
+		return "iBFT"
+	case SignatureACPI:
+		return "IBFT"
+	case SignatureBroadcom:
+		return "BIFT"
 	}
 	return fmt.Sprintf("Signature(%d)", uint8(s))
 }
+
+func (s Signature) valid() bool { return s <= SignatureBroadcom }
 
 // Flags are the flags byte of an initiator, NIC or target structure.
 type Flags uint8

@@ -267,8 +267,6 @@ func (d *decoder) str(at int, field string) (string, error) {
 	return string(d.b[off : off+n]), nil
 }
 
-var v4mappedPrefix = [12]byte{10: 0xff, 11: 0xff}
-
 // getAddr reads an IP16: all zero is no address, the IPv4-mapped form is
 // IPv4, anything else IPv6.
 func getAddr(b []byte) netip.Addr {
@@ -277,7 +275,7 @@ func getAddr(b []byte) netip.Addr {
 	if a == [16]byte{} {
 		return netip.Addr{}
 	}
-	if [12]byte(a[:12]) == v4mappedPrefix {
+	if [12]byte(a[:12]) == [12]byte{10: 0xff, 11: 0xff} { // IPv4-mapped
 		return netip.AddrFrom4([4]byte(a[12:]))
 	}
 	return netip.AddrFrom16(a)
