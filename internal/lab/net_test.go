@@ -127,7 +127,8 @@ func TestNetLinuxGuest(t *testing.T) {
 	n.StartDnsmasq(t)
 	rd := lab.NewInitramfs(`
 udhcpc -i eth0 -f -q -n -t 20 -T 2 -s ` + lab.UdhcpcScriptPath + `
-echo "got: $(wget -q -O - ` + url + `)"
+wget -O /tmp/page ` + url + ` 2>&1
+echo "got: $(cat /tmp/page)"
 `)
 	require.NoError(t, rd.AddModules(k, "virtio_pci", "virtio_net"))
 	mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x77, 0x00, 0x10}
@@ -136,7 +137,7 @@ echo "got: $(wget -q -O - ` + url + `)"
 		NICs: []lab.NIC{{MAC: mac, Model: "virtio-net-pci", ROM: lab.NoROM}}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	m, err := vm.WaitForRegexp(ctx, regexp.MustCompile(`got: (\S*)`))
+	m, err := vm.WaitForLine(ctx, regexp.MustCompile(`got: (\S*)`))
 	require.NoError(t, err)
 	require.Equal(t, "guest-fetch-ok", m[1])
 	require.Regexp(t, `lab: udhcpc eth0 10\.77\.0\.1\d\d`, vm.Output())

@@ -399,7 +399,8 @@ func (v *VM) WaitFor(ctx context.Context, substr string) (time.Duration, error) 
 }
 
 // WaitForRegexp waits until the serial output matches re and returns the
-// leftmost match and its submatches, like regexp.FindStringSubmatch.
+// leftmost match and its submatches, like regexp.FindStringSubmatch. The
+// output may end mid-line: end the pattern with \n, or use WaitForLine.
 func (v *VM) WaitForRegexp(ctx context.Context, re *regexp.Regexp) ([]string, error) {
 	m, _, err := v.waitMatch(ctx, func(b []byte) []string {
 		if sm := re.FindSubmatch(b); sm != nil {
@@ -411,6 +412,30 @@ func (v *VM) WaitForRegexp(ctx context.Context, re *regexp.Regexp) ([]string, er
 		}
 		return nil
 	}, "/"+re.String()+"/")
+	return m, err
+}
+
+// WaitForLine waits until a complete line of serial output (ended by a
+// newline; a trailing \r is dropped) matches re, and returns the submatches
+// as regexp.FindStringSubmatch does. Unlike WaitForRegexp it cannot match a
+// line the guest has only half written, so `value=(\S*)` is safe.
+func (v *VM) WaitForLine(ctx context.Context, re *regexp.Regexp) ([]string, error) {
+	m, _, err := v.waitMatch(ctx, func(b []byte) []string {
+		end := bytes.LastIndexByte(b, '\n')
+		if end < 0 {
+			return nil
+		}
+		for _, line := range bytes.Split(b[:end], []byte("\n")) {
+			if sm := re.FindSubmatch(bytes.TrimSuffix(line, []byte("\r"))); sm != nil {
+				out := make([]string, len(sm))
+				for i, s := range sm {
+					out[i] = string(s)
+				}
+				return out
+			}
+		}
+		return nil
+	}, "line /"+re.String()+"/")
 	return m, err
 }
 
