@@ -19,21 +19,25 @@
 //     with applet symlinks, an /init shell script ([Prelude] + your body +
 //     [Epilogue]), extra files, host binaries with the shared libraries ldd
 //     reports, and kernel modules with their dependencies in load order
-//     (decompressed, because busybox insmod may not read .ko.xz).
+//     (bookworm ships plain .ko; .ko.xz/.zst/.gz of later kernels are
+//     decompressed, because busybox insmod may not read them).
 //   - [Machine], [VM], [Boot]: QEMU x86_64 with BIOS or UEFI firmware,
 //     kernel/initrd, NICs on tap devices with chosen MAC/model/ROM, disks and
 //     extra arguments; serial console captured in memory and to a file;
-//     [VM.WaitFor] a marker with a context deadline; [VM.Stop] kills by PID.
+//     [VM.WaitFor] a marker (or [VM.WaitForLine], a regexp on complete
+//     lines) with a context deadline; [VM.Stop] kills by PID.
 //   - [Accel]: "kvm" only if a kernel really boots under KVM within ten
 //     seconds (on these hosts /dev/kvm exists but guests hang), else "tcg";
 //     probed once per host boot and remembered in the cache.
-//   - [NewNet]: namespaces named with a per-run prefix (nbl<random>): a
+//   - [NewNet]: namespaces named with a per-run prefix (nbl<4 hex>p<pid>): a
 //     "lan" namespace holding bridge br0 and the tap devices QEMU uses, and
 //     host namespaces (the server, 10.77.0.1/24 by default) connected to the
 //     bridge by veth pairs. Commands run inside with `ip netns exec`; Go code
 //     runs inside with [InNetns], which pins a goroutine to an OS thread and
 //     setns(2)s it. Sockets keep the namespace they were created in, so a
-//     server can Listen inside and Serve from any goroutine.
+//     server can Listen inside and Serve from any goroutine. Call AddHost
+//     and AddTap from the goroutine of the test that created the Net (they
+//     fail it with t.Fatal).
 //   - [Host.StartRA]: sends IPv6 Router Advertisements with router lifetime
 //     0, which ends iPXE's 13–16 s wait for an IPv6 router after DHCP.
 //   - [Net.StartDnsmasq]: a reference DHCP (and optionally TFTP) server in
@@ -104,4 +108,8 @@
 //   - QEMU's NIC ROMs in ipxe-qemu are iPXE; NIC.ROM = [NoROM] disables the
 //     ROM so OVMF's own PXE client drives a virtio-net card.
 //   - -no-reboot makes a guest poweroff, reboot or panic end QEMU.
+//   - [DefaultAppend] carries no_timer_check: without it a TCG kernel on a
+//     loaded host can panic with "IO-APIC + timer doesn't work!".
+//   - QEMU warns on stderr that etc/sercon-port lacks the "opt/" prefix;
+//     SeaBIOS only reads that exact name, so the warning is expected.
 package lab
