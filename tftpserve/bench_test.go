@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,15 +91,23 @@ func TestCompareWithPeers(t *testing.T) {
 
 	port := freePort(t, "127.0.0.2")
 	hpaAddr := "127.0.0.2:" + port
-	startProc(t, "in.tftpd", "-L", "-s", dir, "-a", hpaAddr)
+	hpa := startProc(t, "in.tftpd", "-L", "-s", dir, "-a", hpaAddr)
 	dnsAddr := "127.0.0.3:69"
-	startProc(t, "dnsmasq", "-k", "--conf-file=/dev/null", "--port=0", "--enable-tftp",
+	dns := startProc(t, "dnsmasq", "-k", "--conf-file=/dev/null", "--port=0", "--enable-tftp",
 		"--tftp-root="+dir, "--listen-address=127.0.0.3", "--bind-interfaces",
 		"--tftp-max=300", "--quiet-tftp", "--pid-file=", "--user=nobody")
-	servers := []struct{ name, addr string }{{"tftpserve", oursAddr}, {"tftpd-hpa", hpaAddr}, {"dnsmasq", dnsAddr}}
+	servers := []struct {
+		name, addr string
+		pid        int // 0: this process
+	}{{"tftpserve", oursAddr, 0}, {"tftpd-hpa", hpaAddr, hpa.Process.Pid}, {"dnsmasq", dnsAddr, dns.Process.Pid}}
+	// Send-ahead, measured beside the rest (BlockSize 1468 caps blksize).
+	ant := &Server{Handler: d, Anticipate: 16, BlockSize: 1468}
+	antAddr := startServer(t, ant, "127.0.0.1")
 	for _, s := range servers {
 		waitTFTP(t, s.addr)
 	}
+	throughputServers := append(servers[:len(servers):len(servers)], servers[0])
+	throughputServers[3].name, throughputServers[3].addr = "anticipate16", antAddr
 
 	only := os.Getenv("TFTPSERVE_BENCH_ONLY") // "throughput" or "storm"
 	if only != "storm" {
@@ -110,7 +119,7 @@ func TestCompareWithPeers(t *testing.T) {
 		}
 		res := map[string][]float64{}
 		for range rounds {
-			for _, s := range servers {
+			for _, s := range throughputServers {
 				start := time.Now()
 				out, err := exec.Command("curl", "-sS", "--max-time", "600", "-o", "/dev/null",
 					"-w", "%{size_download}", "--tftp-blksize", strconv.Itoa(bs),
@@ -122,8 +131,8 @@ func TestCompareWithPeers(t *testing.T) {
 			}
 		}
 		ours, hpa, dns := median(res["tftpserve"]), median(res["tftpd-hpa"]), median(res["dnsmasq"])
-		t.Logf("blksize %5d: tftpserve %7.1f MB/s  tftpd-hpa %7.1f  dnsmasq %7.1f  ratio vs faster peer %.2f  (runs %v)",
-			bs, ours, hpa, dns, ours/max(hpa, dns), res)
+		t.Logf("blksize %5d: tftpserve %7.1f MB/s  tftpd-hpa %7.1f  dnsmasq %7.1f  ratio vs faster peer %.2f  anticipate16(blksize<=1468) %7.1f  (runs %v)",
+			bs, ours, hpa, dns, ours/max(hpa, dns), median(res["anticipate16"]), res)
 	}
 
 	const clients = 200
@@ -133,10 +142,12 @@ func TestCompareWithPeers(t *testing.T) {
 		}
 		// The clients run in a child process (this test binary), so that
 		// they do not share the Go runtime with this server.
+		cpu0 := cpuSeconds(t, s.pid)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestStormHelper$", "-test.v")
 		cmd.Env = append(os.Environ(), "TFTPSERVE_STORM_ADDR="+s.addr, "TFTPSERVE_STORM_CLIENTS="+strconv.Itoa(clients))
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)
+		cpu := cpuSeconds(t, s.pid) - cpu0
 		var failures int
 		var secs float64
 		var first string
@@ -149,8 +160,8 @@ func TestCompareWithPeers(t *testing.T) {
 				first = line[i:]
 			}
 		}
-		t.Logf("storm %s: %d clients x 8 MiB, blksize 1468: %d failures, %.1f s, aggregate %.1f MB/s %s",
-			s.name, clients, failures, secs, float64(clients*len(small))/secs/1e6, first)
+		t.Logf("storm %s: %d clients x 8 MiB, blksize 1468: %d failures, %.1f s, aggregate %.1f MB/s, server CPU %.1f s (%.1f MB per CPU-second) %s",
+			s.name, clients, failures, secs, float64(clients*len(small))/secs/1e6, cpu, float64(clients*len(small))/cpu/1e6, first)
 		if s.name == "tftpserve" && failures > 0 {
 			t.Errorf("tftpserve storm had %d failures", failures)
 		}
@@ -207,8 +218,29 @@ func freePort(t *testing.T, host string) string {
 	return p
 }
 
+// cpuSeconds returns the user+system CPU time of this process (pid 0) or
+// of process pid and its reaped children (tftpd-hpa forks per transfer).
+func cpuSeconds(t *testing.T, pid int) float64 {
+	t.Helper()
+	if pid == 0 {
+		var ru syscall.Rusage
+		require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	var ticks float64
+	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+		v, err := strconv.ParseFloat(f[i], 64)
+		require.NoError(t, err)
+		ticks += v
+	}
+	return ticks / 100 // USER_HZ
+}
+
 // startProc starts a server process and stops it (by its PID) at cleanup.
-func startProc(t *testing.T, name string, args ...string) {
+func startProc(t *testing.T, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	var out bytes.Buffer
@@ -218,6 +250,7 @@ func startProc(t *testing.T, name string, args ...string) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
+	return cmd
 }
 
 // waitTFTP waits until addr answers a request for a missing file.
