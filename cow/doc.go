@@ -43,6 +43,10 @@
 //	dmsetup create client --table "0 $(blockdev --getsz /dev/loop0) snapshot /dev/loop0 /dev/loop1 P 128"
 //
 // (128 sectors = 64 KiB; Linux takes the chunk size from the header anyway.)
+// TestLinuxDmSnapshotInterop proves both directions in a QEMU guest running
+// a Debian kernel: Linux reads an overlay made here byte for byte, reports
+// the same usage, and adds chunks to it that this package then reads; and
+// this package opens and reads a store Linux formatted and wrote.
 // Linux reads only the first 16 bytes of the header chunk. This package keeps
 // a record of its base there, after those 16 bytes: the base size and a
 // SHA-256 digest of 64 samples of it ([Base.Identity]), so [Open] refuses an
