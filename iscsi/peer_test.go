@@ -177,15 +177,16 @@ type cuResult struct {
 
 var cuFailLine = regexp.MustCompile(`^\s+\d+\. test_\S+\.c:\d+`)
 
-// runCU runs every ALL.<suite> of iscsi-test-cu against url, one suite per
-// process with a timeout (a hung suite counts as failed).
-func runCU(t *testing.T, url string) (results []cuResult, hung []string) {
-	out, err := exec.Command("iscsi-test-cu", "-l").Output()
-	require.NoError(t, err)
-	var suites []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if s, ok := strings.CutPrefix(strings.TrimSpace(l), "ALL."); ok && !strings.Contains(s, ".") {
-			suites = append(suites, s)
+// runCU runs iscsi-test-cu against url, one process per suite (every
+// ALL.<suite> when suites is nil) with a timeout; a hung suite is reported.
+func runCU(t *testing.T, url string, suites []string) (results []cuResult, hung []string) {
+	if suites == nil {
+		out, err := exec.Command("iscsi-test-cu", "-l").Output()
+		require.NoError(t, err)
+		for _, l := range strings.Split(string(out), "\n") {
+			if s, ok := strings.CutPrefix(strings.TrimSpace(l), "ALL."); ok && !strings.Contains(s, ".") {
+				suites = append(suites, s)
+			}
 		}
 	}
 	require.NotEmpty(t, suites)
@@ -227,6 +228,8 @@ func TestLibiscsiCompliance(t *testing.T) {
 		t.Skip("compliance suite skipped in -short mode")
 	}
 	tg := fileTarget(t, testIQN, 64<<20)
+	ro := fileTarget(t, testIQN, 8<<20)
+	tg.LUNs = append(tg.LUNs, LUN{Device: ro.LUNs[0].Device, ReadOnly: true}) // LUN 1: write-protected
 	addr := startServer(t, &Server{Targets: []*Target{tg}})
 
 	var tgtResults []cuResult
@@ -239,10 +242,17 @@ func TestLibiscsiCompliance(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tgtResults, tgtHung = runCU(t, url)
+			tgtResults, tgtHung = runCU(t, url, nil)
 		}()
 	}
-	ours, hung := runCU(t, "iscsi://"+addr+"/"+testIQN+"/0")
+	ours, hung := runCU(t, "iscsi://"+addr+"/"+testIQN+"/0", nil)
+	// The write-protection tests skip on a writable LUN: run them on LUN 1.
+	roRes, roHung := runCU(t, "iscsi://"+addr+"/"+testIQN+"/1", []string{"ReadOnly", "Write10.WriteProtect",
+		"Write16.WriteProtect", "WriteSame16.WriteProtect", "WriteVerify10.WriteProtect", "ModeSense6"})
+	for i := range roRes {
+		roRes[i].suite = "readonly-lun:" + roRes[i].suite
+	}
+	ours, hung = append(ours, roRes...), append(hung, roHung...)
 	wg.Wait()
 
 	assert.Empty(t, hung, "suites that hung against our target")
