@@ -75,10 +75,11 @@ func linuxSysfsView(tb *Table) map[string]string {
 		}
 		if n.PrefixLen != 0 {
 			m[d+"prefix-len"] = fmt.Sprintf("%d\n", n.PrefixLen)
-			if n.PrefixLen <= 32 {
-				mask := ^uint32(0) << (32 - n.PrefixLen)
-				m[d+"subnet-mask"] = fmt.Sprintf("%d.%d.%d.%d", mask>>24, mask>>16&0xff, mask>>8&0xff, mask&0xff)
-			}
+			// ~((1 << (32-p)) - 1): above /32 the C shift count is
+			// negative; x86 masks it to 5 bits (a /64 shows as
+			// 255.255.255.255, seen in the kernel test).
+			mask := ^(uint32(1)<<((32-int(n.PrefixLen))&31) - 1)
+			m[d+"subnet-mask"] = fmt.Sprintf("%d.%d.%d.%d", mask>>24, mask>>16&0xff, mask>>8&0xff, mask&0xff)
 		}
 		if n.Hostname != "" {
 			m[d+"hostname"] = str(n.Hostname)
