@@ -289,7 +289,7 @@ func (o *Overlay) format() error {
 	cs := o.g.cs
 	area := make([]byte, cs)
 	if err := o.writeMeta(area, o.g.areaChunk(0)*uint64(cs)); err != nil {
-		return err
+		return o.ioErr(err)
 	}
 	if err := o.st.Datasync(); err != nil {
 		return fmt.Errorf("cow: sync new store: %w", err)
@@ -297,7 +297,7 @@ func (o *Overlay) format() error {
 	hdr := make([]byte, cs)
 	encodeHeader(hdr, cs, rec)
 	if err := o.writeMeta(hdr, 0); err != nil {
-		return err
+		return o.ioErr(err)
 	}
 	if err := o.st.Datasync(); err != nil {
 		return fmt.Errorf("cow: sync new store: %w", err)
@@ -601,12 +601,15 @@ func (o *Overlay) write(p []byte, off, n int64) error {
 		break
 	}
 
-	var err error
-	if p == nil {
-		err = o.zeroSegs(segs)
-	} else {
-		err = o.writeSegs(p, segs)
+	// New chunks first, then their records, then the chunks already copied:
+	// a write that fails for want of space changes nothing.
+	segsOut := func(owned bool) error {
+		if p == nil {
+			return o.zeroSegs(segs, owned)
+		}
+		return o.writeSegs(p, segs, owned)
 	}
+	err := segsOut(true)
 	if err == nil && owned > 0 && o.persistent {
 		entries := make([]entry, 0, owned)
 		for _, s := range segs {
@@ -615,6 +618,9 @@ func (o *Overlay) write(p []byte, off, n int64) error {
 			}
 		}
 		err = o.commit(entries)
+	}
+	if err == nil {
+		err = segsOut(false)
 	}
 	if owned > 0 {
 		o.mu.Lock()
@@ -674,13 +680,14 @@ func isZero(b []byte) bool {
 	return true
 }
 
-// zeroSegs zeroes the segments of a discard: whole chunks are punched
+// zeroSegs zeroes the segments of a discard that are new chunks (owned)
+// or chunks copied before (!owned): whole chunks are punched
 // (a new chunk is first extended to its end, so its record never points
 // past the end of the file), partial ones written with zeros.
-func (o *Overlay) zeroSegs(segs []wseg) error {
+func (o *Overlay) zeroSegs(segs []wseg, owned bool) error {
 	cs := o.g.cs
 	for _, s := range segs {
-		if !s.owned && s.skip {
+		if s.owned != owned || !s.owned && s.skip {
 			continue
 		}
 		at := int64(s.nc)<<o.g.shift + s.inner
@@ -710,12 +717,17 @@ func (o *Overlay) zeroSegs(segs []wseg) error {
 	return nil
 }
 
-// writeSegs writes the data of one WriteAt, coalescing segments that are
+// writeSegs writes the data of one WriteAt into either its new chunks
+// (owned) or the chunks copied before, coalescing segments that are
 // contiguous both in p and in the overlay file.
-func (o *Overlay) writeSegs(p []byte, segs []wseg) error {
+func (o *Overlay) writeSegs(p []byte, segs []wseg, owned bool) error {
 	cs := o.g.cs
 	for i := 0; i < len(segs); {
 		s := segs[i]
+		if s.owned != owned {
+			i++
+			continue
+		}
 		if s.owned && !s.full(cs) {
 			if err := o.copyWrite(p[s.lo:s.hi], s); err != nil {
 				return err
@@ -727,7 +739,7 @@ func (o *Overlay) writeSegs(p []byte, segs []wseg) error {
 		j := i + 1
 		for j < len(segs) {
 			t := segs[j]
-			if t.owned && !t.full(cs) || int64(t.nc)<<o.g.shift+t.inner != fileOff+int64(t.lo-s.lo) {
+			if t.owned != owned || t.owned && !t.full(cs) || int64(t.nc)<<o.g.shift+t.inner != fileOff+int64(t.lo-s.lo) {
 				break
 			}
 			j++

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -360,4 +361,46 @@ func TestFlatten(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(want)), n)
 	requireSameBytes(t, want, out.Bytes())
+}
+
+// A full file system (ENOSPC from the file, not the quota) at any point of
+// a write, data or metadata: the write fails with ErrFull, nothing else
+// changes, reads and in-place writes go on, and once space is back writes
+// succeed and everything survives a reopen.
+func TestFileSystemFull(t *testing.T) {
+	const cs = 512
+	base, content := memBase(200*cs, 23)
+	for limit := int64(3 * cs); limit < 80*cs; limit += 7*cs + 100 {
+		f := newCrashFile(nil)
+		f.plain = true
+		o, err := openStorage(f, base, Options{ChunkSize: cs}, true)
+		require.NoError(t, err)
+		f.limit = limit
+		want := append([]byte(nil), content...)
+		r := rand.New(rand.NewPCG(uint64(limit), 3))
+		full := 0
+		for i := range 120 {
+			n := 1 + r.IntN(4*cs)
+			off := r.Int64N(int64(len(want) - n))
+			p := randomBytes(n, uint64(i))
+			_, err := o.WriteAt(p, off)
+			if err != nil {
+				require.ErrorIs(t, err, syscall.ENOSPC, "limit %d write %d", limit, i)
+				require.ErrorIs(t, err, ErrFull)
+				full++
+				continue
+			}
+			copy(want[off:], p)
+		}
+		require.Positive(t, full, "limit %d never reached", limit)
+		requireSameBytes(t, want, readAll(t, o), "limit %d", limit)
+		require.NoError(t, o.Sync(), "a full file system does not break the overlay")
+		f.limit = 0
+		_, err = o.WriteAt(bytes.Repeat([]byte{0x42}, 3*cs), 150*cs+10)
+		require.NoError(t, err, "space is back")
+		copy(want[150*cs+10:], bytes.Repeat([]byte{0x42}, 3*cs))
+		o2, err := openStorage(&crashFile{cur: f.cur, plain: true}, base, Options{}, false)
+		require.NoError(t, err)
+		requireSameBytes(t, want, readAll(t, o2), "reopened, limit %d", limit)
+	}
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,6 +24,7 @@ type crashFile struct {
 	versions     map[int64][][]byte // sector -> versions since the last Datasync
 	onOp         func()             // called after every write and sync
 	plain        bool               // no crash tracking: a plain in-memory file
+	limit        int64              // > 0: writes that would grow the file past it fail with ENOSPC
 }
 
 func newCrashFile(img []byte) *crashFile {
@@ -40,6 +43,9 @@ func (f *crashFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *crashFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.limit > 0 && off+int64(len(p)) > f.limit && off+int64(len(p)) > int64(len(f.cur)) {
+		return 0, &os.PathError{Op: "write", Path: "crashfile", Err: syscall.ENOSPC}
+	}
 	if end := off + int64(len(p)); end > int64(len(f.cur)) {
 		f.cur = append(f.cur, make([]byte, end-int64(len(f.cur)))...)
 	}
