@@ -218,6 +218,9 @@ func (n *Net) AddHost(name string) *Host {
 	for range idx {
 		addr = addr.Next()
 	}
+	if !n.Subnet.Contains(addr) || idx >= 100 {
+		n.t.Fatalf("lab: AddHost %s: no host address left below .100 in %s", name, n.Subnet)
+	}
 	h := &Host{Name: name, Netns: n.Prefix + "-" + name, Iface: "eth0",
 		Addr: netip.PrefixFrom(addr, n.Subnet.Bits()), t: n.t}
 	n.addNetns(h.Netns)
