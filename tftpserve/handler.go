@@ -31,6 +31,12 @@ var (
 	// ErrNoHandler is returned by Serve when neither Handler nor Root
 	// is set.
 	ErrNoHandler = errors.New("tftpserve: no Handler and no Root")
+	// ErrClientAborted is wrapped in Transfer.Err when the client ended
+	// a transfer with an ERROR packet. UEFI firmware (EDK2) does so on
+	// purpose: it asks for tsize, reads the OACK, answers ERROR 8 and
+	// asks again. It is logged at Info level, not as a failure.
+	// (pin/tftp answers that ERROR with an ERROR of its own.)
+	ErrClientAborted = errors.New("tftpserve: client ended the transfer")
 	// ErrConfig is returned by Serve for contradictory settings.
 	ErrConfig = errors.New("tftpserve: invalid configuration")
 	// errDuplicate ends a retransmitted request while the original

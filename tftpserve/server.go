@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -531,9 +532,17 @@ func (s *Server) serveRead(raw string, rf io.ReaderFrom) error {
 	if body.err != nil {
 		err = fmt.Errorf("tftpserve: reading %s: %w", req.Name, body.err)
 	}
+	if err != nil && strings.Contains(err.Error(), "code=") {
+		// pin/tftp's text for an ERROR packet from the client, such as
+		// the ERROR 8 with which EDK2 ends its tsize probe.
+		err = fmt.Errorf("%w: %v", ErrClientAborted, err)
+	}
 	t.Err = err
 	log := s.logger()
-	if err != nil {
+	if errors.Is(err, ErrClientAborted) {
+		log.Info("tftp: client ended the transfer", "client", req.RemoteAddr.String(), "file", req.Name,
+			"bytes", t.Bytes, "size", t.Size, "err", err)
+	} else if err != nil {
 		log.Warn("tftp: transfer failed", "client", req.RemoteAddr.String(), "file", req.Name,
 			"bytes", t.Bytes, "size", t.Size, "blksize", t.BlockSize, "duration", t.Duration, "err", err)
 	} else {

@@ -551,9 +551,31 @@ func TestCloseAbortsTransfers(t *testing.T) {
 	r.ack(1) // the server reads the next block, sees the abort
 	assert.Equal(t, "server shutting down", expectError(t, r.recv()))
 	require.NoError(t, srv.Close())
-	// After Close new requests get nothing.
-	_, err := net.Dial("udp", addr)
-	require.NoError(t, err)
+}
+
+// TestUEFISizeProbe plays EDK2's tsize probe (pin#125): RRQ with tsize
+// and blksize, OACK, ERROR 8 from the client, then the real RRQ. The
+// probe is reported as ErrClientAborted, not as a failure.
+func TestUEFISizeProbe(t *testing.T) {
+	checkGoroutines(t)
+	var lb logBuffer
+	ends := make(chan Transfer, 2)
+	srv := &Server{Handler: openTestDir(t), Logger: newLogger(&lb), OnTransferEnd: func(tr Transfer) { ends <- tr }}
+	addr := startServer(t, srv, "127.0.0.1")
+	r := newRaw(t, addr)
+	r.send(rrq("1m.bin", "octet", "tsize", "0", "blksize", "1468"))
+	require.Equal(t, map[string]string{"tsize": "1048576", "blksize": "1468"}, parseOACK(t, r.recv()))
+	r.send([]byte("\x00\x05\x00\x08User aborted the transfer\x00"))
+	tr := <-ends
+	require.ErrorIs(t, tr.Err, ErrClientAborted)
+	assert.Contains(t, lb.String(), "client ended the transfer")
+	assert.NotContains(t, lb.String(), "transfer failed")
+
+	r2 := newRaw(t, addr)
+	r2.send(rrq("1m.bin", "octet", "blksize", "1468"))
+	data, _ := r2.readAll(r2.recv(), 1468)
+	assert.Equal(t, testData(1<<20, 1<<20), data)
+	require.NoError(t, (<-ends).Err)
 }
 
 // TestSinglePort checks that every packet of a transfer comes from the
