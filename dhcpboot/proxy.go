@@ -34,10 +34,13 @@ var ErrServerClosed = errors.New("dhcpboot: server closed")
 //     drops 4011 answers from other ports).
 //
 // Everything else (ordinary clients, REQUESTs meant for the DHCP server,
-// garbage) gets silence. ListenAndServe binds to one interface with
-// SO_BINDTODEVICE and SO_REUSEADDR/SO_REUSEPORT, so it can run on the same
-// host as dnsmasq, Kea or ISC dhcpd (broadcast DISCOVERs reach both
-// sockets; each answers its own part).
+// garbage) gets silence. ListenAndServe binds to one interface
+// (SO_BINDTODEVICE). When another DHCP server on the same host already
+// holds port 67, it receives through a raw packet socket instead, so the
+// two never fight over the port and the other server keeps every
+// datagram. Start the proxy after that server (or set NoBind): a server
+// that binds port 67 without SO_REUSEADDR (dnsmasq's default) cannot start
+// after a proxy that bound the port itself.
 //
 // The reply logic is the pure method Reply; the socket code only moves
 // bytes.
