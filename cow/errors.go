@@ -71,6 +71,7 @@ type CorruptError struct {
 	Reason string // what is wrong
 }
 
+// Error implements the error interface.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("cow: corrupt overlay metadata at byte %d: %s", e.Offset, e.Reason)
 }
