@@ -30,6 +30,7 @@ import (
 // <hex>", and, when the initramfs has open-iscsi's iscsistart, the record
 // `iscsistart -f` prints as "ibft-oi <line>"; then "ibft-done".
 const guestDump = `
+[ -d /sys/firmware/efi ] && echo "ibft-efi-boot"
 cd /sys/firmware/ibft 2>/dev/null || echo "ibft-missing"
 for f in $(find . -type f | sort); do
 	echo "ibft-attr ${f#./} $(hexdump -v -e '1/1 "%02x"' "$f")"
@@ -53,6 +54,7 @@ type guestView struct {
 	links map[string]string // path → link target
 	acpi  map[string][]byte // signature → raw table
 	oi    []string          // iscsistart -f output lines
+	efi   bool              // the kernel was booted through EFI
 }
 
 func parseGuestDump(t *testing.T, out string) guestView {
@@ -68,6 +70,10 @@ func parseGuestDump(t *testing.T, out string) guestView {
 		}
 		if rest, ok := strings.CutPrefix(line[i:], "ibft-oi "); ok {
 			v.oi = append(v.oi, rest)
+			continue
+		}
+		if strings.HasPrefix(line[i:], "ibft-efi-boot") {
+			v.efi = true
 			continue
 		}
 		f := strings.Fields(line[i:])
@@ -96,7 +102,7 @@ func parseGuestDump(t *testing.T, out string) guestView {
 
 // bootWithTable boots the Debian kernel with table installed by QEMU as an
 // ACPI table, loads iscsi_ibft, and returns what the guest saw.
-func bootWithTable(t *testing.T, name string, table []byte) guestView {
+func bootWithTable(t *testing.T, name string, fw lab.Firmware, table []byte) guestView {
 	t.Helper()
 	lab.Require(t, "qemu-system-x86_64")
 	k := lab.Kernel(t)
@@ -112,9 +118,10 @@ func bootWithTable(t *testing.T, name string, table []byte) guestView {
 	file := filepath.Join(t.TempDir(), name+".bin")
 	require.NoError(t, os.WriteFile(file, table, 0o644))
 	vm := lab.Boot(t, lab.Machine{
-		Name:   "ibft-" + name,
-		Kernel: k.Vmlinuz,
-		Initrd: initrd,
+		Name:     "ibft-" + name,
+		Firmware: fw,
+		Kernel:   k.Vmlinuz,
+		Initrd:   initrd,
 		// An e1000 pinned at 00:03.0 (user networking, restrict=on, no
 		// ROM), so Linux can link ethernetN/device to the NIC's PCI
 		// function. lab.NIC has no PCI address field, hence plain Args.
@@ -168,12 +175,15 @@ func TestLinuxKernelReadsOurTables(t *testing.T) {
 		name string
 		tb   *Table
 		raw  []byte // bytes to install; nil = tb.MarshalBinary()
+		fw   lab.Firmware
 	}{
-		{"worked", workedExample(), nil},
-		{"full", full, nil},
-		{"ipxe", ipxeFixtureTable(), ipxeFixture(t)},
-		{"bift", broadcom, nil},
-		{"lenient", skipTable, skip},
+		{"worked", workedExample(), nil, lab.BIOS},
+		{"full", full, nil, lab.BIOS},
+		{"ipxe", ipxeFixtureTable(), ipxeFixture(t), lab.BIOS},
+		{"bift", broadcom, nil, lab.BIOS},
+		{"lenient", skipTable, skip, lab.BIOS},
+		// On an EFI boot Linux only looks at ACPI (ibft.md §5).
+		{"uefi", workedExample(), nil, lab.UEFI},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -184,7 +194,8 @@ func TestLinuxKernelReadsOurTables(t *testing.T) {
 				raw, err = c.tb.MarshalBinary()
 				require.NoError(t, err)
 			}
-			g := bootWithTable(t, c.name, raw)
+			g := bootWithTable(t, c.name, c.fw, raw)
+			require.Equal(t, c.fw == lab.UEFI, g.efi, "booted through EFI")
 
 			// The kernel found our table, unchanged.
 			sig := c.tb.Signature.String()
