@@ -66,6 +66,8 @@ type task struct {
 	outR2T     int
 	solicit    bool
 	needData   bool // a write whose data phase has not finished
+	reserved   int  // bytes of c.bufBytes this task holds
+	busy       bool // refused for lack of buffer space: TASK SET FULL
 	dataErr    bool
 	rxActive   bool
 	finished   bool
@@ -136,6 +138,7 @@ type conn struct {
 	barrier    chan struct{}
 	epoch      *sync.WaitGroup
 	running    sync.WaitGroup
+	bufBytes   int // data buffer bytes reserved by tasks (at most maxConnBufferBytes)
 	textCont   []byte
 	textTTT    uint32
 	loggingOut bool
@@ -672,8 +675,9 @@ func (c *conn) handleCmd(h *BHS, ahs []byte) error {
 		t.cdbExt = cdb
 	}
 	if write && edtl > 0 {
-		if edtl > maxTransferBytes+(1<<20) {
-			t.tooBig = true
+		if edtl > maxTransferBytes+(1<<20) || !c.reserve(t, edtl) {
+			t.tooBig = edtl > maxTransferBytes+(1<<20)
+			t.busy = !t.tooBig
 			if err := c.discard(dlen); err != nil {
 				return err
 			}
@@ -878,6 +882,9 @@ func (c *conn) run(t *task) {
 	c.mu.Lock()
 	dataErr := t.dataErr
 	c.mu.Unlock()
+	if t.read && !t.write && t.edtl > 0 && !c.reserve(t, min(t.edtl, maxTransferBytes)) {
+		t.busy = true
+	}
 	switch {
 	case dataErr:
 		cmd.reset()
@@ -885,6 +892,9 @@ func (c *conn) run(t *task) {
 	case t.tooBig:
 		cmd.reset()
 		cmd.check(nil, scInvalidFieldCDB)
+	case t.busy:
+		cmd.reset()
+		cmd.status = StatusTaskSetFull
 	default:
 		c.ts.execute(cmd)
 	}
@@ -1013,6 +1023,7 @@ func (c *conn) finish(t *task) {
 	if !t.immediate {
 		c.credit()
 	}
+	c.bufBytes -= t.reserved
 	waiters := t.waiters
 	t.waiters = nil
 	barrier, epoch := t.myBarrier, t.myEpoch
@@ -1030,6 +1041,23 @@ func (c *conn) finish(t *task) {
 	for _, w := range waiters {
 		close(w)
 	}
+}
+
+// maxConnBufferBytes bounds the data buffers one connection's commands may
+// hold at once; beyond it commands end with TASK SET FULL and are retried.
+const maxConnBufferBytes = 256 << 20
+
+// reserve books n buffer bytes for t, or reports false when the
+// connection's budget is spent (one command alone always fits).
+func (c *conn) reserve(t *task, n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bufBytes+n > maxConnBufferBytes && c.bufBytes > 0 {
+		return false
+	}
+	c.bufBytes += n
+	t.reserved += n
+	return true
 }
 
 // signal wakes the task's goroutine (data complete, data error, abort).

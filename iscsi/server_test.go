@@ -456,3 +456,15 @@ func TestDeviceErrorsMapToSense(t *testing.T) {
 	(&targetState{units: []*logicalUnit{u}}).execute(c)
 	assert.Equal(t, []byte{0x03, 0x11, 0x00}, []byte{c.sense[2], c.sense[12], c.sense[13]})
 }
+
+func TestConnBufferBudget(t *testing.T) {
+	c := &conn{}
+	a, b, d := &task{}, &task{}, &task{}
+	require.True(t, c.reserve(a, maxConnBufferBytes-1024))
+	assert.False(t, c.reserve(b, 4096), "over budget: TASK SET FULL")
+	require.True(t, c.reserve(d, 1024))
+	c.bufBytes -= a.reserved // what finish does
+	assert.True(t, c.reserve(b, 4096))
+	c2 := &conn{}
+	assert.True(t, c2.reserve(&task{}, 2*maxConnBufferBytes), "a single command always fits")
+}
