@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -73,10 +74,13 @@ func TestPXELinuxConfigNames(t *testing.T) {
 func TestPXELinuxLookup(t *testing.T) {
 	checkGoroutines(t)
 	known := net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}
+	var mu sync.Mutex
 	var seen []PXELinuxKind
 	h := &PXELinux{
 		Config: func(ctx context.Context, req *Request, l PXELinuxLookup) (Content, error) {
+			mu.Lock()
 			seen = append(seen, l.Kind)
+			mu.Unlock()
 			if l.Kind == PXELinuxMAC && l.MAC.String() == known.String() && req.MAC.String() == known.String() {
 				return String("LABEL known\n"), nil
 			}
@@ -104,7 +108,9 @@ func TestPXELinuxLookup(t *testing.T) {
 	name, cfg := lookup(known, netip.MustParseAddr("127.0.0.1"))
 	assert.Equal(t, "pxelinux.cfg/01-52-54-00-00-00-01", name)
 	assert.Equal(t, "LABEL known\n", cfg)
+	mu.Lock()
 	assert.Equal(t, []PXELinuxKind{PXELinuxUUID, PXELinuxMAC}, seen)
+	mu.Unlock()
 
 	name, cfg = lookup(net.HardwareAddr{2, 0, 0, 0, 0, 2}, netip.MustParseAddr("127.0.0.1"))
 	assert.Equal(t, "pxelinux.cfg/7F", name)

@@ -330,11 +330,15 @@ func TestWrites(t *testing.T) {
 	assert.Equal(t, "access violation: write requests are not accepted", expectError(t, r.recv()))
 	assert.Contains(t, lb.String(), "tftp: request refused")
 
-	var got bytes.Buffer
-	var gotName string
+	type upload struct {
+		name string
+		data []byte
+	}
+	uploads := make(chan upload, 1)
 	ws := &Server{Handler: openTestDir(t), WriteHandler: writeFunc(func(ctx context.Context, req *Request, data io.WriterTo) error {
-		gotName = req.Name
-		_, err := data.WriteTo(&got)
+		var buf bytes.Buffer
+		_, err := data.WriteTo(&buf)
+		uploads <- upload{req.Name, buf.Bytes()}
 		return err
 	})}
 	waddr := startServer(t, ws, "127.0.0.1")
@@ -345,8 +349,13 @@ func TestWrites(t *testing.T) {
 	payload := testData(5000, 5)
 	_, err = rf.ReadFrom(bytes.NewReader(payload))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return gotName == "up/load.bin" }, 10*time.Second, 10*time.Millisecond)
-	assert.Equal(t, payload, got.Bytes())
+	select {
+	case u := <-uploads:
+		assert.Equal(t, "up/load.bin", u.name)
+		assert.Equal(t, payload, u.data)
+	case <-time.After(10 * time.Second):
+		t.Fatal("write handler not called")
+	}
 }
 
 type writeFunc func(ctx context.Context, req *Request, data io.WriterTo) error
