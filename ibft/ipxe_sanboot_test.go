@@ -73,6 +73,9 @@ func startTgtd(t *testing.T, iqn, user, secret, ruser, rsecret string) (port int
 		_ = cmd.Process.Kill() // by PID
 		cancel()
 		<-done
+		// A killed tgtd leaves its control socket and lock file behind.
+		_ = os.Remove("/var/run/tgtd/socket." + ctl)
+		_ = os.Remove("/var/run/tgtd/socket." + ctl + ".lock")
 		if t.Failed() {
 			t.Logf("tgtd output:\n%s", out.String())
 		}
