@@ -148,8 +148,8 @@ func TestIPXESanbootTable(t *testing.T) {
 	k := lab.Kernel(t)
 	rd := lab.NewInitramfs(guestLowMemDump)
 	require.NoError(t, rd.AddModules(k, "iscsi_ibft", "e1000"))
-	if _, err := exec.LookPath("iscsistart"); err == nil {
-		_, err := rd.AddBinary("iscsistart")
+	if p := iscsistartPath(); p != "" {
+		_, err := rd.AddBinary(p)
 		require.NoError(t, err)
 	}
 	initrd := rd.Build(t)
@@ -220,7 +220,7 @@ func TestIPXESanbootTable(t *testing.T) {
 	assert.Equal(t, linuxSysfsView(got), g.attrs)
 	assert.True(t, strings.HasSuffix(g.links["ethernet0/device"], "/0000:00:03.0"), "ethernet0/device → %q", g.links["ethernet0/device"])
 	t.Run("iscsistart", func(t *testing.T) {
-		if _, err := exec.LookPath("iscsistart"); err != nil {
+		if iscsistartPath() == "" {
 			t.Skip("iscsistart not installed (Debian package open-iscsi)")
 		}
 		checkISCSIStart(t, got, g.oi)

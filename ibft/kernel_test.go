@@ -42,8 +42,8 @@ for s in iBFT IBFT BIFT; do
 	f=/sys/firmware/acpi/tables/$s
 	[ -f "$f" ] && echo "ibft-acpi $s $(hexdump -v -e '1/1 "%02x"' "$f")"
 done
-if [ -x /usr/sbin/iscsistart ]; then
-	/usr/sbin/iscsistart -f 2>&1 | sed 's/^/ibft-oi /'
+if command -v iscsistart >/dev/null; then
+	iscsistart -f 2>&1 | sed 's/^/ibft-oi /'
 fi
 echo "ibft-done"
 `
@@ -110,8 +110,8 @@ func bootWithTable(t *testing.T, name string, fw lab.Firmware, table []byte) gue
 	// e1000 gives the NIC at 00:03.0 a net device: open-iscsi drops a
 	// NIC whose PCI device has none.
 	require.NoError(t, rd.AddModules(k, "iscsi_ibft", "e1000"))
-	if _, err := exec.LookPath("iscsistart"); err == nil {
-		_, err := rd.AddBinary("iscsistart")
+	if p := iscsistartPath(); p != "" {
+		_, err := rd.AddBinary(p)
 		require.NoError(t, err)
 	}
 	initrd := rd.Build(t)
@@ -235,7 +235,7 @@ func TestLinuxKernelReadsOurTables(t *testing.T) {
 			assert.Equal(t, wantTable, got)
 
 			t.Run("iscsistart", func(t *testing.T) {
-				if _, err := exec.LookPath("iscsistart"); err != nil {
+				if iscsistartPath() == "" {
 					t.Skip("iscsistart not installed (Debian package open-iscsi)")
 				}
 				checkISCSIStart(t, c.tb, g.oi)
@@ -303,4 +303,18 @@ func keys[V any](m map[string]V) []string {
 		k = append(k, s)
 	}
 	return k
+}
+
+// iscsistartPath finds open-iscsi's iscsistart, which lives in /usr/sbin
+// (not always on a non-root $PATH); "" when it is not installed.
+func iscsistartPath() string {
+	if p, err := exec.LookPath("iscsistart"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/sbin/iscsistart", "/sbin/iscsistart"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
 }
