@@ -502,6 +502,11 @@ func TestDuplicateRequest(t *testing.T) {
 		Handler:       blockingHandler(release, started),
 		MaxTransfers:  1,
 		OnTransferEnd: func(Transfer) { ends.Add(1) },
+		// On a loaded host pin/tftp may read a retransmitted RRQ only
+		// after the first transfer ended; it then starts a new one to a
+		// client that no longer ACKs. Keep that one short.
+		Timeout: 500 * time.Millisecond,
+		Retries: 2,
 	}
 	addr := startServer(t, srv, "127.0.0.1")
 	holder := newRaw(t, addr)
@@ -517,7 +522,7 @@ func TestDuplicateRequest(t *testing.T) {
 	p := dup.recv()
 	data, _ = dup.readAll(p, 512)
 	assert.Equal(t, "content of dup.txt", string(data))
-	require.Eventually(t, func() bool { return ends.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return ends.Load() >= 2 }, 10*time.Second, 10*time.Millisecond)
 }
 
 // TestShutdownWaitsForTransfers checks that Shutdown lets a running
