@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
 )
 
@@ -15,11 +16,13 @@ import (
 // exists among
 //
 //	<uuid>.ipxe               (lowercase, when the machine has a UUID that is not all zeros)
-//	<mac as hexhyp>.ipxe      (52-54-00-12-34-56.ipxe)
+//	<mac as hex>.ipxe         (52:54:00:12:34:56.ipxe, the classic per-MAC name)
+//	<mac as hexhyp>.ipxe      (52-54-00-12-34-56.ipxe, for file systems without ':')
 //	<mac as hexraw>.ipxe      (525400123456.ipxe)
 //	default.ipxe
 //
-// and otherwise Default, or ErrNotFound when Default is nil. Every file is
+// and otherwise Default, or ErrNotFound when Default is nil. As PXELINUX does,
+// the UUID (the machine) comes before the MAC (one of its cards). Every file is
 // read with Parse before it is served, so a broken script (an unknown
 // command, a goto to a missing label, a typo in an option) is refused with
 // its line:col in the Handler's log instead of reaching the machine. Note
@@ -31,6 +34,9 @@ type FSRenderer struct {
 	// Default is served when no file matches; nil means ErrNotFound. It is
 	// shared by all requests and must not be modified while serving.
 	Default *Script
+	// Logger, if set, gets one Info record per script served from a file
+	// (the machine's MAC and the file name); nil is silent.
+	Logger *slog.Logger
 }
 
 // Names returns the file names FSRenderer tries for m, in order.
@@ -41,7 +47,7 @@ func (r *FSRenderer) Names(m *Machine) []string {
 	}
 	if len(m.MAC) > 0 {
 		raw := hex.EncodeToString(m.MAC)
-		n = append(n, strings.ReplaceAll(m.MAC.String(), ":", "-")+".ipxe", raw+".ipxe")
+		n = append(n, m.MAC.String()+".ipxe", strings.ReplaceAll(m.MAC.String(), ":", "-")+".ipxe", raw+".ipxe")
 	}
 	return append(n, "default.ipxe")
 }
@@ -63,6 +69,9 @@ func (r *FSRenderer) RenderScript(ctx context.Context, m *Machine) (*Script, err
 			s, err := Parse(bytes.NewReader(data))
 			if err != nil {
 				return nil, fmt.Errorf("ipxescript: %s: %w", name, err)
+			}
+			if r.Logger != nil {
+				r.Logger.InfoContext(ctx, "ipxescript: script from file", "mac", m.MAC.String(), "file", name)
 			}
 			return s, nil
 		}

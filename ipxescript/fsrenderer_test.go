@@ -41,6 +41,14 @@ func TestFSRenderer(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "#!ipxe\necho by-raw-mac\n", got)
 
+	// The classic colon-separated name comes before the other MAC spellings.
+	files["52:54:00:00:00:02.ipxe"] = &fstest.MapFile{Data: []byte("#!ipxe\necho by-colon-mac\n")}
+	got, err = render(&Machine{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 2}})
+	require.NoError(t, err)
+	assert.Equal(t, "#!ipxe\necho by-colon-mac\n", got)
+	assert.Equal(t, []string{"52:54:00:00:00:02.ipxe", "52-54-00-00-00-02.ipxe", "525400000002.ipxe", "default.ipxe"},
+		r.Names(&Machine{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 2}}))
+
 	got, err = render(&Machine{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 9}})
 	require.NoError(t, err)
 	assert.Equal(t, "#!ipxe\necho default\n", got, "CRLF file normalised")

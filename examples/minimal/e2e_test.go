@@ -163,10 +163,11 @@ func TestBootLabMode(t *testing.T) {
 	// Every stage left its line in the server's log.
 	out := p.Output()
 	for _, want := range []string{
-		`msg=dhcp mac=52:54:00:6e:62:01 stage=`,                      // OVMF, then iPXE
-		`file=ipxe.efi`,                                              // the NBP decision for x64 UEFI
-		`msg="tftp: sent"`,                                           // ipxe.efi over TFTP
-		`file=52:54:00:6e:62:01.ipxe`, `file=52:54:00:6e:62:02.ipxe`, // per-MAC scripts
+		`msg=dhcp mac=52:54:00:6e:62:01 stage=`, // OVMF, then iPXE
+		`file=ipxe.efi`,                         // the NBP decision for x64 UEFI
+		`msg="tftp: sent"`,                      // ipxe.efi over TFTP
+		`"ipxescript: script from file" mac=52:54:00:6e:62:01 file=52:54:00:6e:62:01.ipxe`, // per-MAC scripts
+		`"ipxescript: script from file" mac=52:54:00:6e:62:02 file=52:54:00:6e:62:02.ipxe`,
 		`path=/vmlinuz status=200`, `path=/initrd.gz status=200`,
 	} {
 		require.Contains(t, out, want, "server log lacks %q", want)

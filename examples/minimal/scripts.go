@@ -13,73 +13,30 @@ import (
 	"github.com/netbootkit/netboot/ipxescript"
 )
 
-// maxScriptSize bounds a per-machine script file read from DIR.
-const maxScriptSize = 1 << 20
-
-// scripts picks each machine's iPXE script, the way the seed setups do it:
-// DIR/<mac>.ipxe (lower-case, colon-separated), then DIR/<uuid>.ipxe, then
-// DIR/default.ipxe, then the built-in menu. Files are read on every request, so an
-// edit takes effect at the machine's next boot; a file that is not a valid iPXE script
-// is refused with its line:col error (the machine prints it and retries) rather than
-// served half-broken.
+// scripts picks each machine's iPXE script, the way the seed setups do it, through
+// ipxescript.FSRenderer: DIR/<uuid>.ipxe, DIR/<mac>.ipxe (lower-case, colon-separated;
+// the hyphenated and bare-hex spellings work too), then DIR/default.ipxe; and when
+// none exists, the built-in menu, which shows the machine's identity. Files are read
+// on every request, so an edit takes effect at the machine's next boot; a file that
+// is not a valid iPXE script is refused with its line:col error in the log (the
+// machine prints that the server failed and retries) rather than served half-broken.
 type scripts struct {
-	root   fs.FS // DIR, or nil when no -dir was given
+	files  *ipxescript.FSRenderer
 	log    *slog.Logger
-	server string          // "host[:port]" of our HTTP server, for the built-in menu
+	server string          // "http://host[:port]" of our HTTP server, for the built-in menu
 	again  ipxescript.Expr // the boot URL with iPXE's identity query, to ask again
 }
 
 var _ ipxescript.Renderer = (*scripts)(nil)
 
-// candidates lists the file names tried for m, most specific first.
-func candidates(m *ipxescript.Machine) []string {
-	names := []string{strings.ToLower(m.MAC.String()) + ".ipxe"}
-	if m.UUID != "" {
-		names = append(names, strings.ToLower(m.UUID)+".ipxe")
-	}
-	return append(names, "default.ipxe")
-}
-
 // RenderScript implements ipxescript.Renderer.
 func (s *scripts) RenderScript(ctx context.Context, m *ipxescript.Machine) (*ipxescript.Script, error) {
-	if s.root != nil {
-		for _, name := range candidates(m) {
-			sc, err := s.load(name)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			s.log.Info("script", "mac", m.MAC.String(), "file", name, "remote", m.RemoteAddr)
-			return sc, nil
-		}
+	sc, err := s.files.RenderScript(ctx, m)
+	if !errors.Is(err, ipxescript.ErrNotFound) {
+		return sc, err
 	}
 	s.log.Info("script", "mac", m.MAC.String(), "file", "(built-in menu)", "remote", m.RemoteAddr)
 	return builtinMenu(m, s.server, s.again), nil
-}
-
-func (s *scripts) load(name string) (*ipxescript.Script, error) {
-	f, err := s.root.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	if st.Size() > maxScriptSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, maxScriptSize)
-	}
-	sc, err := ipxescript.Parse(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return sc, nil
 }
 
 // builtinMenu is what an unknown machine gets when DIR has no script for it: its

@@ -155,7 +155,7 @@ func (l *bootServer) httpHandler() (http.Handler, error) {
 		io.WriteString(w, bootText)
 	})
 	mux.Handle("/boot.ipxe", &ipxescript.Handler{
-		Renderer: &scripts{root: l.dir, log: l.log, server: l.httpURL, again: again},
+		Renderer: &scripts{files: &ipxescript.FSRenderer{FS: l.dir, Logger: l.log}, log: l.log, server: l.httpURL, again: again},
 		Logger:   l.log,
 	})
 	ipxeFiles := http.FileServer(http.FS(l.ipxe))

@@ -56,8 +56,8 @@ func TestScriptChoice(t *testing.T) {
 	})
 	const uuid = "&uuid=00112233-4455-6677-8899-aabbccddeeff"
 	for _, tc := range []struct{ query, want string }{
-		{"mac=52-54-00-00-00-01" + uuid, "echo per-mac"}, // MAC beats UUID; hexhyp accepted
-		{"mac=52:54:00:00:00:02" + uuid, "echo per-uuid"},
+		{"mac=52-54-00-00-00-01" + uuid, "echo per-uuid"}, // the machine before its card, as PXELINUX
+		{"mac=52-54-00-00-00-01", "echo per-mac"},         // hexhyp query, colon file name
 		{"mac=52:54:00:00:00:03", "echo default"},
 	} {
 		code, body := get(t, h, "/boot.ipxe?"+tc.query, true)
