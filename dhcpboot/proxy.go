@@ -13,6 +13,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"golang.org/x/net/bpf"
 )
 
 // PXEServerPort is the PXE boot server port (PXE 2.1 "BINL"), where
@@ -207,10 +208,37 @@ func newRawConn(iface string, self netip.Addr, port int) (*rawConn, error) {
 		c.Close()
 		return nil, errors.New("unexpected raw connection type")
 	}
+	// Let the kernel drop everything but unfragmented UDP to our port, so
+	// a busy interface costs no user-space work. Best effort: the
+	// user-space filter in ReadFrom stays in place either way.
+	if f, ok := b.PacketConn.(interface {
+		SetBPF([]bpf.RawInstruction) error
+	}); ok {
+		if prog, err := udpPortFilter(uint32(port)); err == nil {
+			_ = f.SetBPF(prog)
+		}
+	}
 	return &rawConn{
 		PacketConn: c,
 		w:          nclient4.NewBroadcastUDPConn(b.PacketConn, &net.UDPAddr{IP: net.IP(self.AsSlice()), Port: port}),
 	}, nil
+}
+
+// udpPortFilter is a classic BPF program for a SOCK_DGRAM packet socket
+// (data starts at the IPv4 header): accept unfragmented UDP datagrams to
+// port, drop the rest.
+func udpPortFilter(port uint32) ([]bpf.RawInstruction, error) {
+	return bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 9, Size: 1},                           // IP protocol
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 17, SkipFalse: 6},      // UDP?
+		bpf.LoadAbsolute{Off: 6, Size: 2},                           // flags + fragment offset
+		bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff, SkipTrue: 4}, // not a later fragment
+		bpf.LoadMemShift{Off: 0},                                    // X = IP header length
+		bpf.LoadIndirect{Off: 2, Size: 2},                           // UDP destination port
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: port, SkipFalse: 1},    // our port?
+		bpf.RetConstant{Val: 0xffff},
+		bpf.RetConstant{Val: 0},
+	})
 }
 
 func (c *rawConn) WriteTo(b []byte, addr net.Addr) (int, error) { return c.w.WriteTo(b, addr) }

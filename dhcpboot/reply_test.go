@@ -14,6 +14,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/bpf"
 )
 
 func testPolicy() *Chainload {
@@ -368,4 +369,41 @@ func TestPolicyFuncAndErrors(t *testing.T) {
 	assert.NoError(t, err)
 	assert.Equal(t, "x.efi", resp.BootFileName)
 	assert.Len(t, decided, 2)
+}
+
+// TestUDPPortFilter runs the raw-socket BPF program in x/net/bpf's VM on
+// IPv4 packets.
+func TestUDPPortFilter(t *testing.T) {
+	prog, err := udpPortFilter(67)
+	require.NoError(t, err)
+	ins := make([]bpf.Instruction, len(prog))
+	for i, r := range prog {
+		ins[i] = r.Disassemble()
+	}
+	vm, err := bpf.NewVM(ins)
+	require.NoError(t, err)
+	pkt := func(proto byte, frag uint16, ihl int, dport uint16) []byte {
+		b := make([]byte, ihl+8+4)
+		b[0] = 0x40 | byte(ihl/4)
+		b[6], b[7] = byte(frag>>8), byte(frag)
+		b[9] = proto
+		b[ihl+2], b[ihl+3] = byte(dport>>8), byte(dport)
+		return b
+	}
+	for _, tt := range []struct {
+		name string
+		b    []byte
+		keep bool
+	}{
+		{"udp to 67", pkt(17, 0, 20, 67), true},
+		{"udp to 67 with IP options", pkt(17, 0, 24, 67), true},
+		{"udp to 68", pkt(17, 0, 20, 68), false},
+		{"tcp to 67", pkt(6, 0, 20, 67), false},
+		{"later fragment", pkt(17, 5, 20, 67), false},
+		{"don't-fragment flag set", pkt(17, 0x4000, 20, 67), true},
+	} {
+		n, err := vm.Run(tt.b)
+		require.NoError(t, err, tt.name)
+		assert.Equal(t, tt.keep, n > 0, tt.name)
+	}
 }
