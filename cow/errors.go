@@ -44,6 +44,10 @@ var (
 	// ErrOutOfRange reports a write or discard outside [0, Size()).
 	ErrOutOfRange = errors.New("cow: offset out of range")
 
+	// ErrInUse reports an overlay file that another Overlay (in this or
+	// another process) has open for writing; two writers would corrupt it.
+	ErrInUse = errors.New("cow: overlay file is in use")
+
 	// ErrClosed is returned by every method of a closed overlay. It wraps
 	// os.ErrClosed.
 	ErrClosed error = closedError{}

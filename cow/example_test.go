@@ -54,7 +54,12 @@ func ExampleOpen() {
 	o.Sync() // what SYNCHRONIZE CACHE does; Close syncs too
 	o.Close()
 
-	o, err := cow.Open(path, base, nil)
+	// Another image is refused.
+	other := cow.NewBase(bytes.NewReader(make([]byte, 2<<20)), 2<<20)
+	_, err := cow.Open(path, other, nil)
+	fmt.Println(errors.Is(err, cow.ErrBaseMismatch))
+
+	o, err = cow.Open(path, base, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -62,14 +67,9 @@ func ExampleOpen() {
 	buf := make([]byte, 9)
 	o.ReadAt(buf, 123456)
 	fmt.Println(string(buf))
-
-	// Another image is refused.
-	other := cow.NewBase(bytes.NewReader(make([]byte, 2<<20)), 2<<20)
-	_, err = cow.Open(path, other, nil)
-	fmt.Println(errors.Is(err, cow.ErrBaseMismatch))
 	// Output:
-	// persisted
 	// true
+	// persisted
 }
 
 // A full overlay refuses only writes that need a new chunk, with an error

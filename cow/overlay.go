@@ -114,14 +114,24 @@ type commitReq struct {
 
 // Create makes a new persistent overlay file at path (truncating any file
 // there) on base, formatted as a Linux dm-snapshot persistent exception
-// store, and records the base's size and identity in its header.
+// store, and records the base's size and identity in its header. The file is
+// locked (flock) while the overlay is open: a second Create or Open of it
+// fails with ErrInUse.
 func Create(path string, base *Base, opts *Options) (*Overlay, error) {
 	op := opts.orDefault()
 	if op.ReadOnly {
 		return nil, fmt.Errorf("cow: create %s: %w", path, ErrReadOnly)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		return nil, fmt.Errorf("cow: create overlay: %w", err)
+	}
+	if err := lockFile(f, true); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cow: create %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("cow: create overlay: %w", err)
 	}
 	o, err := openStorage(osFile{f}, base, op, true)
@@ -136,7 +146,9 @@ func Create(path string, base *Base, opts *Options) (*Overlay, error) {
 // or starts with four zero bytes is formatted as a new store (as Linux
 // does with a zeroed COW device). A store made by this package refuses a base
 // whose size or identity differs (ErrBaseMismatch); a store made by Linux
-// dm-snapshot has no such record and is opened on the base given.
+// dm-snapshot has no such record and is opened on the base given. The file
+// is locked like Create's (shared with Options.ReadOnly, so several readers
+// may inspect a store no writer has open); a conflict fails with ErrInUse.
 func Open(path string, base *Base, opts *Options) (*Overlay, error) {
 	op := opts.orDefault()
 	flag := os.O_RDWR
@@ -146,6 +158,10 @@ func Open(path string, base *Base, opts *Options) (*Overlay, error) {
 	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, fmt.Errorf("cow: open overlay: %w", err)
+	}
+	if err := lockFile(f, !op.ReadOnly); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cow: open %s: %w", path, err)
 	}
 	o, err := openStorage(osFile{f}, base, op, false)
 	if err != nil {

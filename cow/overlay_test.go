@@ -404,3 +404,29 @@ func TestFileSystemFull(t *testing.T) {
 		requireSameBytes(t, want, readAll(t, o2), "reopened, limit %d", limit)
 	}
 }
+
+func TestOpenLocksTheFile(t *testing.T) {
+	base, _ := memBase(1<<20, 24)
+	path := filepath.Join(t.TempDir(), "cow")
+	o, err := Create(path, base, nil)
+	require.NoError(t, err)
+	_, err = Open(path, base, nil)
+	assert.ErrorIs(t, err, ErrInUse)
+	_, err = Open(path, base, &Options{ReadOnly: true})
+	assert.ErrorIs(t, err, ErrInUse)
+	_, err = Create(path, base, nil)
+	assert.ErrorIs(t, err, ErrInUse, "Create must not truncate a file in use")
+	require.NoError(t, o.Close())
+
+	r1, err := Open(path, base, &Options{ReadOnly: true})
+	require.NoError(t, err)
+	r2, err := Open(path, base, &Options{ReadOnly: true})
+	require.NoError(t, err, "readers share")
+	_, err = Open(path, base, nil)
+	assert.ErrorIs(t, err, ErrInUse)
+	require.NoError(t, r1.Close())
+	require.NoError(t, r2.Close())
+	o, err = Open(path, base, nil)
+	require.NoError(t, err)
+	require.NoError(t, o.Close())
+}
