@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -175,10 +176,15 @@ func (h *Host) raSocket() (*net.Interface, *icmp.PacketConn, error) {
 				return err
 			}
 			if ll := linkLocal(ifi); ll.IsValid() {
-				conn, err = icmp.ListenPacket("ip6:ipv6-icmp", ll.String()+"%"+ifi.Name)
-				return err
-			}
-			if time.Now().After(deadline) {
+				// A numeric zone: Go caches zone names process-wide, and "eth0"
+				// names a different interface in every namespace, so a name here
+				// can resolve to another namespace's index ("bind: no such
+				// device"). A still-tentative address fails too: retry both.
+				conn, err = icmp.ListenPacket("ip6:ipv6-icmp", ll.String()+"%"+strconv.Itoa(ifi.Index))
+				if err == nil || time.Now().After(deadline) {
+					return err
+				}
+			} else if time.Now().After(deadline) {
 				return fmt.Errorf("no link-local address on %s", h.Iface)
 			}
 			time.Sleep(50 * time.Millisecond) // polling the kernel; bounded above
