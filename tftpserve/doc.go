@@ -103,6 +103,12 @@
 // # Measurements
 //
 // TestCompareWithPeers (TFTPSERVE_BENCH=1, root) compares this server
-// with tftpd-hpa and dnsmasq on loopback using curl; see its doc comment
-// for the command and the project notes for the numbers.
+// with tftpd-hpa and dnsmasq on loopback, with curl as the one client
+// for a 64 MiB file and a storm of 200 clients fetching 8 MiB; see its
+// doc comment for the command. On a shared 2-core host single transfers
+// ran at 0.8 to 2.7 times the faster peer depending on load (about 1.1
+// on the quietest run), send-ahead with 16 blocks of 1468 bytes at 1.5
+// to 1.9 times lock-step in most runs, and the storm finished with no
+// failure for all three servers, this one as fast as dnsmasq and about
+// 1.7 times slower than tftpd-hpa's process per transfer.
 package tftpserve
