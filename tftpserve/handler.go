@@ -142,8 +142,10 @@ func (h fileServer) ServeTFTP(_ context.Context, req *Request) (Content, error) 
 
 // Dir serves a directory on disk through an [os.Root]: names are
 // cleaned with [CleanName], and symbolic links are followed only while
-// they stay inside the directory. Create it with [OpenDir]; it holds a
-// directory descriptor until Close.
+// they stay inside the directory, so an absolute link such as Debian's
+// /usr/lib/ipxe/ipxe.efi -> /boot/ipxe.efi is refused; serve such files
+// with [File]. Create a Dir with [OpenDir]; it holds a directory
+// descriptor until Close.
 type Dir struct {
 	root *os.Root
 }
@@ -222,4 +224,33 @@ func RFCErrorCode(err error) uint16 {
 	default:
 		return 0
 	}
+}
+
+// File returns a Handler that serves the file at path, whatever the
+// request name: use it with a [ServeMux] exact route for a file the
+// operator chose, such as
+//
+//	mux.Handle("ipxe.efi", tftpserve.File("/usr/lib/ipxe/ipxe.efi"))
+//
+// Symbolic links in path are followed (on Debian that file links to
+// /boot/ipxe.efi, which [OpenDir] on /usr/lib/ipxe would refuse). The
+// file is opened per request, so a replaced file is picked up; only
+// regular files are served.
+func File(path string) Handler {
+	return HandlerFunc(func(_ context.Context, req *Request) (Content, error) {
+		f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
+		if err != nil {
+			return Content{}, err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return Content{}, err
+		}
+		if !fi.Mode().IsRegular() {
+			f.Close()
+			return Content{}, fmt.Errorf("%s: not a regular file: %w", req.Name, fs.ErrNotExist)
+		}
+		return Content{Body: f, Size: fi.Size()}, nil
+	})
 }

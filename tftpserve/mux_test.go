@@ -27,6 +27,9 @@ func serve(t *testing.T, h Handler, name string) (string, *Request, error) {
 	}
 	b, err := io.ReadAll(c.Body)
 	require.NoError(t, err)
+	if cl, ok := c.Body.(io.Closer); ok {
+		cl.Close()
+	}
 	require.Equal(t, int64(len(b)), c.Size)
 	return string(b), seen, nil
 }
@@ -120,4 +123,21 @@ func TestServeMuxOverTheWire(t *testing.T) {
 	assert.Equal(t, int64(len(got)), size)
 	_, _, err = goGet(addr, "52-54-00-aa-bb-cc/other", 0, false)
 	assert.ErrorContains(t, err, "file not found")
+}
+
+// TestFile serves chosen files by exact name, following a symbolic link
+// that Dir would refuse, and refuses special files.
+func TestFile(t *testing.T) {
+	root := testTree(t)
+	m := NewServeMux()
+	m.Handle("ipxe.efi", File(root+"/escape")) // a link out of the tree
+	m.Handle("fifo", File(root+"/fifo"))
+	m.Handle("missing", File(root+"/no-such-file"))
+	got, _, err := serve(t, m, "/ipxe.efi")
+	require.NoError(t, err)
+	assert.Equal(t, "SECRET\n", got)
+	_, _, err = serve(t, m, "fifo")
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+	_, _, err = serve(t, m, "missing")
+	assert.ErrorIs(t, err, fs.ErrNotExist)
 }
