@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/netbootkit/netboot/iscsi"
+)
+
+// config is what the flags say, with defaults resolved against the machine.
+type config struct {
+	Iface    string // boot network interface
+	DHCPMode string // proxy, lab or off
+	Range    string // lab mode's pool, FIRST-LAST
+	Dir      string // extra files served over HTTP and TFTP
+	IPXEDir  string // iPXE binaries
+	Addr     string // address advertised to clients
+	HTTP     string // HTTP listen address
+	TFTP     string // TFTP listen address
+	Leases   string // lab mode's lease file
+	Verbose  bool   // debug logging
+
+	Base     string      // -base: the shared image
+	Overlays string      // -overlays: one overlay file per machine
+	ISCSI    string      // -iscsi: the target's listen address
+	CHAP     *iscsi.CHAP // -chap USER:SECRET, or nil
+
+	ResetMAC net.HardwareAddr // the MAC of `reset MAC`, or nil to serve
+}
+
+const usageText = `sanboot: serve diskless machines from one shared base image over iSCSI.
+
+Every machine that network boots gets iPXE, then a script that boots its own iSCSI
+disk: a copy-on-write overlay of -base kept in -overlays as <mac>.cow (created on
+first boot). The base is never written.
+
+Usage:
+  sanboot -base IMG -overlays DIR [flags]            serve DHCP, TFTP, HTTP and iSCSI
+  sanboot -base IMG -overlays DIR reset MAC          throw one machine's changes away
+                                                     (refused while the server runs)
+
+`
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	var chap string
+	fs := flag.NewFlagSet("sanboot", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.Iface, "iface", "", "boot network interface (default: the interface of the default route)")
+	fs.StringVar(&c.DHCPMode, "dhcp", "proxy", "DHCP mode: proxy (answer PXE clients only, never hand out addresses), lab (hand out addresses from -range), off")
+	fs.StringVar(&c.Range, "range", "", "lab mode's address pool, FIRST-LAST (e.g. 192.168.50.100-192.168.50.200)")
+	fs.StringVar(&c.Dir, "dir", "", "directory of extra files served over HTTP and TFTP")
+	fs.StringVar(&c.IPXEDir, "ipxe", "/usr/lib/ipxe", "directory holding the iPXE binaries (Debian package ipxe)")
+	fs.StringVar(&c.Addr, "addr", "", "IPv4 address advertised to clients (default: the interface's first IPv4 address)")
+	fs.StringVar(&c.HTTP, "http", ":80", "HTTP listen address")
+	fs.StringVar(&c.TFTP, "tftp", ":69", "TFTP listen address")
+	fs.StringVar(&c.Leases, "leases", "", "lab mode's lease file (default: leases in memory only)")
+	fs.BoolVar(&c.Verbose, "v", false, "log debug detail")
+	fs.StringVar(&c.Base, "base", "", "the shared disk image every machine boots (opened read-only, never written); required")
+	fs.StringVar(&c.Overlays, "overlays", "", "directory of the machines' overlays, one <mac>.cow file each (created on first boot); required")
+	fs.StringVar(&c.ISCSI, "iscsi", ":3260", "iSCSI listen address")
+	fs.StringVar(&chap, "chap", "", "USER:SECRET that every initiator must prove with CHAP (the secret 12 to 16 bytes for Windows' sake; empty: no CHAP)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		if fs.Arg(0) != "reset" {
+			return nil, fmt.Errorf("unexpected argument %q (the only command is `reset MAC`; see -h)", fs.Arg(0))
+		}
+		if fs.NArg() < 2 {
+			return nil, errors.New("reset needs the MAC of the machine whose overlay to reset")
+		}
+		mac, err := net.ParseMAC(fs.Arg(1))
+		if err != nil || len(mac) != 6 {
+			return nil, fmt.Errorf("reset %q: not an Ethernet MAC address", fs.Arg(1))
+		}
+		c.ResetMAC = mac
+		// Flags may follow the command too.
+		if err := fs.Parse(fs.Args()[2:]); err != nil {
+			return nil, err
+		}
+		if fs.NArg() > 0 {
+			return nil, fmt.Errorf("unexpected argument %q after reset MAC", fs.Arg(0))
+		}
+	}
+	if c.Base == "" {
+		return nil, errors.New("-base IMG is required: the image every machine boots")
+	}
+	if c.Overlays == "" {
+		return nil, errors.New("-overlays DIR is required: where each machine's overlay lives")
+	}
+	if chap != "" {
+		user, secret, ok := strings.Cut(chap, ":")
+		if !ok || user == "" {
+			return nil, errors.New("-chap: want USER:SECRET")
+		}
+		c.CHAP = &iscsi.CHAP{User: user, Secret: secret}
+		if err := c.CHAP.Validate(); err != nil {
+			return nil, fmt.Errorf("-chap: %w", err)
+		}
+		// The credentials go into each machine's iPXE script: refuse what the
+		// script cannot carry literally.
+		if err := machineScript(net.HardwareAddr{0, 0, 0, 0, 0, 0}, "192.0.2.1", 3260, c.CHAP).Err(); err != nil {
+			return nil, fmt.Errorf("-chap: %w", err)
+		}
+	}
+	if _, port, err := net.SplitHostPort(c.ISCSI); err != nil || port == "" {
+		return nil, fmt.Errorf("-iscsi %q: want HOST:PORT or :PORT", c.ISCSI)
+	}
+	switch c.DHCPMode {
+	case "proxy", "off":
+	case "lab":
+		if c.Range == "" {
+			return nil, errors.New("-dhcp lab needs -range FIRST-LAST")
+		}
+		if _, _, err := parseRange(c.Range); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("-dhcp %q: want proxy, lab or off", c.DHCPMode)
+	}
+	return c, nil
+}
+
+// overlayPath is the overlay file of the machine with this MAC.
+func (c *config) overlayPath(mac net.HardwareAddr) string {
+	return filepath.Join(c.Overlays, macName(mac)+".cow")
+}
+
+// parseRange reads FIRST-LAST into two IPv4 addresses in order.
+func parseRange(s string) (first, last netip.Addr, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return first, last, fmt.Errorf("-range %q: want FIRST-LAST", s)
+	}
+	if first, err = netip.ParseAddr(strings.TrimSpace(a)); err != nil || !first.Is4() {
+		return first, last, fmt.Errorf("-range %q: first address is not IPv4", s)
+	}
+	if last, err = netip.ParseAddr(strings.TrimSpace(b)); err != nil || !last.Is4() {
+		return first, last, fmt.Errorf("-range %q: last address is not IPv4", s)
+	}
+	if last.Less(first) {
+		return first, last, fmt.Errorf("-range %q: last address is before the first", s)
+	}
+	return first, last, nil
+}
+
+// defaultRouteIface reads /proc/net/route for the interface of the IPv4 default route.
+func defaultRouteIface(procRoute io.Reader) (string, error) {
+	sc := bufio.NewScanner(procRoute)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 8 && f[1] == "00000000" && f[7] == "00000000" {
+			return f[0], nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return "", errors.New("no IPv4 default route; name the boot interface with -iface")
+}
+
+// resolveNetwork fills in Iface and Addr from the machine when the flags left them empty.
+func (c *config) resolveNetwork() (*net.Interface, netip.Addr, error) {
+	if c.Iface == "" {
+		f, err := os.Open("/proc/net/route")
+		if err != nil {
+			return nil, netip.Addr{}, fmt.Errorf("finding the default route: %w", err)
+		}
+		name, err := defaultRouteIface(f)
+		f.Close()
+		if err != nil {
+			return nil, netip.Addr{}, err
+		}
+		c.Iface = name
+	}
+	ifc, err := net.InterfaceByName(c.Iface)
+	if err != nil {
+		return nil, netip.Addr{}, fmt.Errorf("interface %q: %w (list them with `ip link`)", c.Iface, err)
+	}
+	if c.Addr != "" {
+		a, err := netip.ParseAddr(c.Addr)
+		if err != nil || !a.Is4() {
+			return nil, netip.Addr{}, fmt.Errorf("-addr %q is not an IPv4 address", c.Addr)
+		}
+		return ifc, a, nil
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return nil, netip.Addr{}, fmt.Errorf("addresses of %s: %w", c.Iface, err)
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+			c.Addr = p.Addr().String()
+			return ifc, p.Addr(), nil
+		}
+	}
+	return nil, netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address; give one with -addr", c.Iface)
+}

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/netbootkit/netboot/cow"
+	"github.com/netbootkit/netboot/dhcpboot"
+	"github.com/netbootkit/netboot/ipxescript"
+	"github.com/netbootkit/netboot/iscsi"
+	"github.com/netbootkit/netboot/tftpserve"
+)
+
+// nbps are the iPXE binaries the Chainload policy hands out, looked for in -ipxe.
+var nbps = []string{"undionly.kpxe", "ipxe.efi", "snponly.efi"}
+
+// server is one running sanboot server: DHCP (proxy, lab or none), TFTP, HTTP and iSCSI.
+type server struct {
+	cfg  *config
+	log  *slog.Logger
+	addr netip.Addr // advertised address
+	ifc  *net.Interface
+
+	dir  fs.FS    // -dir, or nil
+	root *os.Root // owner of dir
+	ipxe fs.FS    // -ipxe (os.DirFS: Debian's ipxe.efi is a symlink out of the directory)
+
+	base      *cow.Base
+	fleet     *fleet
+	iscsiPort uint16
+	httpURL   string // "http://addr[:port]"
+}
+
+// newServer opens the base, the directories and checks what the servers need, so
+// that a mistake is reported before anything listens.
+func newServer(cfg *config, log *slog.Logger, ifc *net.Interface, addr netip.Addr) (*server, error) {
+	s := &server{cfg: cfg, log: log, ifc: ifc, addr: addr}
+	if cfg.Dir != "" {
+		r, err := os.OpenRoot(cfg.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("-dir: %w", err)
+		}
+		s.root, s.dir = r, r.FS()
+	}
+	s.ipxe = os.DirFS(cfg.IPXEDir)
+	found := 0
+	for _, n := range nbps {
+		if _, err := fs.Stat(s.ipxe, n); err == nil {
+			found++
+		} else {
+			log.Warn("iPXE binary missing: clients that need it will fail", "file", filepath.Join(cfg.IPXEDir, n))
+		}
+	}
+	if found == 0 {
+		s.Close()
+		return nil, fmt.Errorf("-ipxe %s holds none of %v (install Debian's ipxe package)", cfg.IPXEDir, nbps)
+	}
+	_, port, err := net.SplitHostPort(cfg.HTTP)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("-http %q: %w", cfg.HTTP, err)
+	}
+	s.httpURL = "http://" + addr.String()
+	if port != "80" {
+		s.httpURL = "http://" + net.JoinHostPort(addr.String(), port)
+	}
+	_, port, _ = net.SplitHostPort(cfg.ISCSI)
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		s.Close()
+		return nil, fmt.Errorf("-iscsi %q: bad port", cfg.ISCSI)
+	}
+	s.iscsiPort = uint16(p)
+	if err := os.MkdirAll(cfg.Overlays, 0o700); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("-overlays: %w", err)
+	}
+	if s.base, err = cow.OpenBase(cfg.Base); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("-base: %w", err)
+	}
+	if s.base.Size() < 255*63*512 {
+		// BIOS INT 13h reads by cylinder: iPXE cannot read the MBR of a disk
+		// smaller than one 255×63 cylinder.
+		log.Warn("base image is smaller than one 255x63 cylinder (7.8 MiB): BIOS machines cannot boot it", "size", s.base.Size())
+	}
+	s.fleet = newFleet(cfg, s.base, log)
+	return s, nil
+}
+
+// Close closes the overlays, then the base and the directory.
+func (s *server) Close() {
+	if s.fleet != nil {
+		if err := s.fleet.Close(); err != nil {
+			s.log.Error("closing overlays", "err", err)
+		}
+	}
+	if s.base != nil {
+		s.base.Close()
+	}
+	if s.root != nil {
+		s.root.Close()
+	}
+}
+
+// chainload is the DHCP policy: PXE ROMs get iPXE over TFTP, UEFI HTTP Boot over
+// HTTP, and iPXE the first-stage script, which chains to /boot.ipxe with the
+// machine's identity.
+func (s *server) chainload() *dhcpboot.Chainload {
+	return &dhcpboot.Chainload{
+		TFTPServer: s.addr,
+		HTTPBase:   s.httpURL + "/ipxe/",
+		Script:     s.httpURL + "/bootstrap.ipxe",
+		Logger:     s.log,
+	}
+}
+
+func (s *server) policy() dhcpboot.Policy {
+	cl := s.chainload()
+	return dhcpboot.PolicyFunc(func(ctx context.Context, c *dhcpboot.Client) (dhcpboot.Boot, error) {
+		b, err := cl.Boot(ctx, c)
+		if err == nil && !b.Ignore && b.File != "" {
+			s.log.Info("dhcp", "mac", c.MAC.String(), "stage", c.Stage.String(), "arch", c.Arch.String(),
+				"msg", c.MessageType.String(), "file", b.File)
+		}
+		return b, err
+	})
+}
+
+// tftpHandler serves the iPXE binaries under their own names and everything else from -dir.
+func (s *server) tftpHandler() tftpserve.Handler {
+	mux := tftpserve.NewServeMux()
+	ipxeFiles := tftpserve.FileServer(s.ipxe)
+	for _, n := range nbps {
+		mux.Handle(n, ipxeFiles)
+	}
+	if s.dir != nil {
+		mux.Handle("/", tftpserve.FileServer(s.dir))
+	}
+	return mux
+}
+
+// renderer gives every machine its sanboot script.
+type renderer struct{ s *server }
+
+// RenderScript implements ipxescript.Renderer.
+func (r renderer) RenderScript(_ context.Context, m *ipxescript.Machine) (*ipxescript.Script, error) {
+	r.s.log.Info("script", "mac", m.MAC.String(), "target", targetName(m.MAC), "remote", m.RemoteAddr)
+	return machineScript(m.MAC, r.s.addr.String(), r.s.iscsiPort, r.s.cfg.CHAP), nil
+}
+
+// httpHandler serves /bootstrap.ipxe, /boot.ipxe (each machine's sanboot script),
+// /ipxe/ (the iPXE binaries, for UEFI HTTP Boot) and the files of -dir.
+func (s *server) httpHandler() (http.Handler, error) {
+	boot := ipxescript.Bootstrap{URL: s.httpURL + "/boot.ipxe"}.Script()
+	if err := boot.Err(); err != nil {
+		return nil, err
+	}
+	bootText := boot.String()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/bootstrap.ipxe", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, bootText)
+	})
+	mux.Handle("/boot.ipxe", &ipxescript.Handler{Renderer: renderer{s}, Logger: s.log})
+	ipxeFiles := http.FileServer(http.FS(s.ipxe))
+	for _, n := range nbps {
+		mux.Handle("/ipxe/"+n, http.StripPrefix("/ipxe/", ipxeFiles))
+	}
+	if s.dir != nil {
+		mux.Handle("/", http.FileServer(http.FS(s.dir)))
+	}
+	return logRequests(s.log, mux), nil
+}
+
+// statusWriter records the status and size of an HTTP answer for the log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// logRequests writes one line per HTTP request.
+func logRequests(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		log.Info("http", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start).Round(time.Millisecond))
+	})
+}
+
+// bindError explains the usual reasons a port cannot be bound.
+func bindError(what, addr string, err error) error {
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%s on %s: %w: ports below 1024 need root or CAP_NET_BIND_SERVICE", what, addr, err)
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s on %s: %w: another server holds the port", what, addr, err)
+	}
+	return fmt.Errorf("%s on %s: %w", what, addr, err)
+}
+
+// iscsiServer is the target: every machine's disk through fleet.lookup.
+func (s *server) iscsiServer() *iscsi.Server {
+	return &iscsi.Server{
+		Lookup:   s.fleet.lookup,
+		Discover: s.fleet.discover,
+		Logger:   s.log,
+		OnLogin: func(e iscsi.LoginEvent) {
+			if e.Err != nil {
+				s.log.Warn("iscsi login refused", "initiator", e.InitiatorName, "target", e.TargetName, "remote", e.RemoteAddr, "err", e.Err)
+				return
+			}
+			s.log.Info("iscsi login", "initiator", e.InitiatorName, "target", e.TargetName, "remote", e.RemoteAddr)
+		},
+	}
+}
+
+// run starts every server and blocks until ctx is done or one of them fails, then
+// shuts the others down.
+func (s *server) run(ctx context.Context) error {
+	hh, err := s.httpHandler()
+	if err != nil {
+		return err
+	}
+	il, err := net.Listen("tcp", s.cfg.ISCSI)
+	if err != nil {
+		return bindError("iSCSI", s.cfg.ISCSI, err)
+	}
+	hl, err := net.Listen("tcp", s.cfg.HTTP)
+	if err != nil {
+		il.Close()
+		return bindError("HTTP", s.cfg.HTTP, err)
+	}
+	tc, err := tftpserve.ListenPacket("udp4", s.cfg.TFTP)
+	if err != nil {
+		il.Close()
+		hl.Close()
+		return bindError("TFTP", s.cfg.TFTP, err)
+	}
+	httpSrv := &http.Server{Handler: hh, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	tftpSrv := &tftpserve.Server{Handler: s.tftpHandler(), Logger: s.log}
+	iscsiSrv := s.iscsiServer()
+
+	type stopper interface{ Shutdown(context.Context) error }
+	servers := []stopper{httpSrv, tftpSrv, iscsiSrv}
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	start := func(name string, serve func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) &&
+				!errors.Is(err, dhcpboot.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	start("iSCSI", func() error { return iscsiSrv.Serve(il) })
+	start("HTTP", func() error { return httpSrv.Serve(hl) })
+	start("TFTP", func() error { return tftpSrv.Serve(tc) })
+
+	switch s.cfg.DHCPMode {
+	case "proxy":
+		p := &dhcpboot.ProxyServer{Interface: s.ifc.Name, Addr: s.addr, Policy: s.policy(), Logger: s.log}
+		servers = append(servers, p)
+		start("proxyDHCP", func() error { return p.ListenAndServe() })
+	case "lab":
+		first, last, err := parseRange(s.cfg.Range)
+		if err != nil {
+			return err
+		}
+		d := &dhcpboot.Server{
+			Interface: s.ifc.Name, Addr: s.addr, Subnet: s.subnet(),
+			RangeStart: first, RangeEnd: last, Policy: s.policy(), Logger: s.log,
+			LeaseFile: s.cfg.Leases,
+		}
+		if !d.Subnet.Contains(first) || !d.Subnet.Contains(last) {
+			errc <- fmt.Errorf("-range %s is outside %s's subnet %s", s.cfg.Range, s.ifc.Name, d.Subnet)
+			break
+		}
+		servers = append(servers, d)
+		start("DHCP", func() error { return d.ListenAndServe() })
+	}
+
+	s.log.Info("serving", "iface", s.ifc.Name, "addr", s.addr.String(), "dhcp", s.cfg.DHCPMode,
+		"http", s.cfg.HTTP, "tftp", s.cfg.TFTP, "iscsi", s.cfg.ISCSI, "base", s.cfg.Base,
+		"overlays", s.cfg.Overlays, "chap", s.cfg.CHAP != nil, "script", s.httpURL+"/boot.ipxe")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		srv.Shutdown(sctx)
+	}
+	wg.Wait()
+	return runErr
+}
+
+// subnet is the interface's IPv4 network that holds the advertised address.
+func (s *server) subnet() netip.Prefix {
+	if s.ifc != nil {
+		addrs, _ := s.ifc.Addrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Contains(s.addr) {
+				return p.Masked()
+			}
+		}
+	}
+	return netip.PrefixFrom(s.addr, 24).Masked()
+}
