@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/netbootkit/netboot/ipxescript"
+)
+
+// maxImageFile bounds an image description file.
+const maxImageFile = 64 << 10
+
+// Image is one bootable image of the images directory, described by the file
+// NAME.json: a Linux kernel with initrds and a command line, or a SAN root path.
+//
+//	{"description": "Debian 13 live", "kernel": "vmlinuz", "initrds": ["initrd.gz"],
+//	 "cmdline": "console=ttyS0 boot=live"}
+//	{"description": "Windows on iSCSI", "san": "iscsi:192.0.2.10::::iqn.2026-01.lab:win"}
+//
+// kernel and initrds are either plain file names inside the directory NAME/ next
+// to the description (served by the pool at /files/NAME/FILE) or absolute
+// http(s) URLs.
+type Image struct {
+	Name        string   `json:"-"`
+	Description string   `json:"description,omitempty"`
+	Kernel      string   `json:"kernel,omitempty"`
+	Initrds     []string `json:"initrds,omitempty"`
+	Cmdline     string   `json:"cmdline,omitempty"`
+	SAN         string   `json:"san,omitempty"`
+}
+
+// ParseImage reads and validates an image description. name is the file's base
+// name without ".json".
+func ParseImage(name string, r io.Reader) (*Image, error) {
+	if err := ValidImageName(name); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxImageFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", name, err)
+	}
+	if len(data) > maxImageFile {
+		return nil, fmt.Errorf("%w: image %s: description larger than %d bytes", ErrInvalid, name, maxImageFile)
+	}
+	img := &Image{}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(img); err != nil {
+		return nil, fmt.Errorf("%w: image %s: %w", ErrInvalid, name, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: image %s: trailing data after the JSON object", ErrInvalid, name)
+	}
+	img.Name = name
+	if err := img.validate(); err != nil {
+		return nil, fmt.Errorf("%w: image %s: %w", ErrInvalid, name, err)
+	}
+	return img, nil
+}
+
+func (img *Image) validate() error {
+	if len(img.Description) > 200 || ipxescript.Sanitize(img.Description, 200) != img.Description {
+		return errors.New("description: at most 200 printable characters")
+	}
+	switch {
+	case img.Kernel == "" && img.SAN == "":
+		return errors.New(`want "kernel" (Linux boot) or "san" (SAN boot)`)
+	case img.Kernel != "" && img.SAN != "":
+		return errors.New(`"kernel" and "san" are exclusive`)
+	case img.SAN != "" && (len(img.Initrds) > 0 || img.Cmdline != ""):
+		return errors.New(`"initrds" and "cmdline" need "kernel", not "san"`)
+	}
+	if len(img.Initrds) > 16 {
+		return errors.New("at most 16 initrds")
+	}
+	if len(img.Cmdline) > 2048 {
+		return errors.New("cmdline: at most 2048 bytes")
+	}
+	for _, f := range append([]string{img.Kernel}, img.Initrds...) {
+		if f == "" && img.SAN != "" {
+			continue
+		}
+		if err := checkSource(f); err != nil {
+			return err
+		}
+	}
+	if img.SAN != "" {
+		if err := ipxescript.CheckLiteral(img.SAN); err != nil || strings.ContainsAny(img.SAN, " \t") {
+			return fmt.Errorf("san %q: not a single safe iPXE token", clip(img.SAN))
+		}
+		if !strings.Contains(img.SAN, ":") {
+			return fmt.Errorf("san %q: want a root path such as iscsi:… or http://…", clip(img.SAN))
+		}
+	}
+	// The final word: the builder must accept the whole script.
+	s, err := img.Script("http://pool.invalid", "")
+	if err != nil {
+		return err
+	}
+	if _, err := ipxescript.ParseString(s.String()); err != nil {
+		return fmt.Errorf("generated script does not parse: %w", err)
+	}
+	return nil
+}
+
+// checkSource accepts a local file name or an absolute http(s) URL.
+func checkSource(s string) error {
+	if !strings.Contains(s, "://") {
+		return validFileName(s)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return fmt.Errorf("%q: want a file name or an http(s) URL without credentials", clip(s))
+	}
+	if err := ipxescript.CheckLiteral(s); err != nil || strings.ContainsAny(s, " \t") {
+		return fmt.Errorf("%q: not a single safe iPXE token", clip(s))
+	}
+	return nil
+}
+
+// Local reports the local file names the image uses (its kernel and initrds that
+// are not URLs).
+func (img *Image) Local() []string {
+	var out []string
+	for _, f := range append([]string{img.Kernel}, img.Initrds...) {
+		if f != "" && !strings.Contains(f, "://") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Script builds the iPXE script that boots img. base is the pool's external
+// URL ("http://192.0.2.1:8080"); mac, when set, is added to local file URLs so
+// the pool can record which machine reached its kernel and initrd.
+func (img *Image) Script(base, mac string) (*ipxescript.Script, error) {
+	src := func(f string) string {
+		if strings.Contains(f, "://") {
+			return f
+		}
+		u := base + "/files/" + img.Name + "/" + f
+		if mac != "" {
+			u += "?mac=" + mac
+		}
+		return u
+	}
+	title := "pool: booting image " + img.Name
+	if mac != "" {
+		title += " on " + mac
+	}
+	s := ipxescript.New().Echo(title)
+	if img.SAN != "" {
+		s.Sanboot(ipxescript.SAN{URIs: []string{img.SAN}})
+	} else {
+		l := ipxescript.Linux{Kernel: src(img.Kernel), Args: strings.Fields(img.Cmdline)}
+		for _, f := range img.Initrds {
+			l.Initrds = append(l.Initrds, src(f))
+		}
+		s.LinuxBoot(l)
+	}
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Catalog is the images directory: NAME.json descriptions and NAME/ file
+// directories. It is read again on every use, so adding or editing an image
+// takes effect without a restart.
+type Catalog struct {
+	Root *os.Root
+}
+
+// LoadResult is one reading of the images directory.
+type LoadResult struct {
+	Images []*Image          // valid images, sorted by name
+	Errors map[string]string // file name → why it was refused
+}
+
+// Get returns the image called name, or an error if it is missing or invalid.
+func (c *Catalog) Get(name string) (*Image, error) {
+	if err := ValidImageName(name); err != nil {
+		return nil, err
+	}
+	f, err := c.Root.Open(name + ".json")
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", name, err)
+	}
+	defer f.Close()
+	img, err := ParseImage(name, f)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range img.Local() {
+		if st, err := c.Root.Stat(name + "/" + l); err != nil || !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("image %s: file %s missing from %s/", name, l, name)
+		}
+	}
+	return img, nil
+}
+
+// Load reads every NAME.json of the directory.
+func (c *Catalog) Load() (LoadResult, error) {
+	res := LoadResult{Errors: map[string]string{}}
+	ents, err := fs.ReadDir(c.Root.FS(), ".")
+	if err != nil {
+		return res, fmt.Errorf("images directory: %w", err)
+	}
+	for _, e := range ents {
+		n, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || e.IsDir() {
+			continue
+		}
+		img, err := c.Get(n)
+		if err != nil {
+			res.Errors[e.Name()] = err.Error()
+			continue
+		}
+		res.Images = append(res.Images, img)
+	}
+	slices.SortFunc(res.Images, func(a, b *Image) int { return strings.Compare(a.Name, b.Name) })
+	return res, nil
+}

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/netbootkit/netboot/dhcpboot"
+	"github.com/netbootkit/netboot/tftpserve"
+)
+
+// nbps are the iPXE binaries the Chainload policy hands out, looked for in -ipxe.
+var nbps = []string{"undionly.kpxe", "ipxe.efi", "snponly.efi"}
+
+// minPassword is the shortest admin password accepted.
+const minPassword = 12
+
+// config is what the flags say.
+type config struct {
+	State        string // state file
+	Images       string // images directory
+	HTTP         string // HTTP listen address
+	URL          string // external base URL
+	PasswordFile string
+	DHCP         string // off or proxy
+	Iface        string
+	Addr         string
+	IPXEDir      string
+	TFTP         string
+	Verbose      bool
+}
+
+const usageText = `pool: a network-boot server for a pool of diskless machines, with a web page
+where an administrator picks which image each machine boots.
+
+Machines join the pool by network booting once; until an image is assigned they
+show a waiting screen and ask again. The admin page (http://HOST/admin/) needs the
+password read from -password-file.
+
+Usage: pool -images DIR -password-file FILE -url http://HOST:PORT [flags]
+
+`
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("pool", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.State, "state", "pool.json", "state file (machines, names, assignments), rewritten atomically on every change")
+	fs.StringVar(&c.Images, "images", "", "images directory: NAME.json descriptions, NAME/ kernels and initrds (required)")
+	fs.StringVar(&c.HTTP, "http", ":8080", "HTTP listen address (boot scripts, image files, admin page)")
+	fs.StringVar(&c.URL, "url", "", "external base URL machines and browsers use, e.g. http://192.0.2.1:8080 (required)")
+	fs.StringVar(&c.PasswordFile, "password-file", "", "file holding the admin password (required; at least 12 characters; there is no default)")
+	fs.StringVar(&c.DHCP, "dhcp", "off", "DHCP mode: off (your DHCP server hands out URL/bootstrap.ipxe to iPXE) or proxy (answer PXE clients beside your DHCP server; needs root, -iface, -addr)")
+	fs.StringVar(&c.Iface, "iface", "", "boot network interface (-dhcp proxy)")
+	fs.StringVar(&c.Addr, "addr", "", "this server's IPv4 address on -iface (-dhcp proxy)")
+	fs.StringVar(&c.IPXEDir, "ipxe", "/usr/lib/ipxe", "directory holding the iPXE binaries served over TFTP (-dhcp proxy; Debian package ipxe)")
+	fs.StringVar(&c.TFTP, "tftp", ":69", "TFTP listen address (-dhcp proxy)")
+	fs.BoolVar(&c.Verbose, "v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	if c.Images == "" {
+		return nil, errors.New("-images DIR is required")
+	}
+	if c.PasswordFile == "" {
+		return nil, errors.New("-password-file is required: the admin page has no default password")
+	}
+	u, err := url.Parse(c.URL)
+	if c.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("-url %q: want the external base URL, e.g. http://192.0.2.1:8080", c.URL)
+	}
+	c.URL = strings.TrimSuffix(c.URL, "/")
+	switch c.DHCP {
+	case "off":
+	case "proxy":
+		if c.Iface == "" {
+			return nil, errors.New("-dhcp proxy needs -iface")
+		}
+		if a, err := netip.ParseAddr(c.Addr); err != nil || !a.Is4() {
+			return nil, fmt.Errorf("-dhcp proxy needs -addr, this server's IPv4 address (got %q)", c.Addr)
+		}
+	default:
+		return nil, fmt.Errorf("-dhcp %q: want off or proxy", c.DHCP)
+	}
+	return c, nil
+}
+
+// readPassword reads the admin password file: one line, trailing newline removed.
+func readPassword(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("-password-file: %w", err)
+	}
+	pw := strings.TrimRight(string(data), "\r\n")
+	if len(pw) < minPassword {
+		return "", fmt.Errorf("-password-file %s: the password must have at least %d characters", path, minPassword)
+	}
+	return pw, nil
+}
+
+// Pool is the whole server: store, images, boot endpoints and admin pages.
+type Pool struct {
+	Store  *Store
+	Images *Catalog
+	boot   *bootSide
+	admin  *adminSide
+	log    *slog.Logger
+}
+
+// NewPool opens the state file and images directory and builds the HTTP side.
+// base is the external URL; password must not be empty.
+func NewPool(statePath, imagesDir, base, password string, log *slog.Logger) (*Pool, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if len(password) < minPassword {
+		return nil, fmt.Errorf("admin password: at least %d characters", minPassword)
+	}
+	st, err := OpenStore(statePath)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(imagesDir)
+	if err != nil {
+		return nil, fmt.Errorf("-images: %w", err)
+	}
+	cat := &Catalog{Root: root}
+	b, err := newBootSide(st, cat, base, log)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	a, err := newAdminSide(st, cat, b, password, log)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	return &Pool{Store: st, Images: cat, boot: b, admin: a, log: log}, nil
+}
+
+// Close releases the images directory.
+func (p *Pool) Close() error { return p.Images.Root.Close() }
+
+// Handler returns the HTTP side: boot endpoints (GET only, no login) and the
+// admin pages (login, CSRF).
+func (p *Pool) Handler() http.Handler {
+	mux := http.NewServeMux()
+	p.boot.register(mux)
+	admin := http.NewServeMux()
+	p.admin.register(admin)
+	mux.Handle("/", securityHeaders(admin))
+	return mux
+}
+
+// DHCPPolicy is the chainload policy that also records every PXE/iPXE request as
+// a sighting at stage "dhcp", so a machine appears as soon as it asks.
+func (p *Pool) DHCPPolicy(tftp netip.Addr) dhcpboot.Policy {
+	cl := &dhcpboot.Chainload{TFTPServer: tftp, HTTPBase: p.boot.base + "/ipxe/", Script: p.boot.base + "/bootstrap.ipxe", Logger: p.log}
+	return dhcpboot.PolicyFunc(func(ctx context.Context, c *dhcpboot.Client) (dhcpboot.Boot, error) {
+		b, err := cl.Boot(ctx, c)
+		if err == nil && !b.Ignore && len(c.MAC) == 6 {
+			sg := Sighting{MAC: c.MAC.String(), Stage: StageDHCP}
+			if len(c.Archs) > 0 {
+				sg.Arch = c.Arch.String()
+			}
+			if _, err := p.Store.Seen(sg); err != nil {
+				p.log.Warn("recording machine", "mac", sg.MAC, "err", err)
+			}
+		}
+		return b, err
+	})
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	c, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "pool:", err)
+		return 2
+	}
+	level := slog.LevelInfo
+	if c.Verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	pw, err := readPassword(c.PasswordFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "pool:", err)
+		return 1
+	}
+	p, err := NewPool(c.State, c.Images, c.URL, pw, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "pool:", err)
+		return 1
+	}
+	defer p.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := p.serve(ctx, c); err != nil {
+		fmt.Fprintln(stderr, "pool:", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs HTTP, and with -dhcp proxy also proxyDHCP and TFTP, until ctx ends
+// or one fails.
+func (p *Pool) serve(ctx context.Context, c *config) error {
+	type server interface{ Shutdown(context.Context) error }
+	hl, err := net.Listen("tcp", c.HTTP)
+	if err != nil {
+		return fmt.Errorf("HTTP %s: %w", c.HTTP, err)
+	}
+	h := p.Handler()
+	if c.DHCP == "proxy" {
+		ipxe := http.FileServer(http.Dir(c.IPXEDir))
+		mux := http.NewServeMux()
+		for _, n := range nbps {
+			mux.Handle("GET /ipxe/"+n, http.StripPrefix("/ipxe/", ipxe))
+		}
+		mux.Handle("/", h)
+		h = mux
+	}
+	httpSrv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
+	servers := []server{httpSrv}
+	errc := make(chan error, 3)
+	var wg sync.WaitGroup
+	start := func(name string, serve func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) &&
+				!errors.Is(err, dhcpboot.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	start("HTTP", func() error { return httpSrv.Serve(hl) })
+	if c.DHCP == "proxy" {
+		addr := netip.MustParseAddr(c.Addr)
+		tc, err := tftpserve.ListenPacket("udp4", c.TFTP)
+		if err != nil {
+			hl.Close()
+			return fmt.Errorf("TFTP %s: %w", c.TFTP, err)
+		}
+		mux := tftpserve.NewServeMux()
+		files := tftpserve.FileServer(os.DirFS(c.IPXEDir))
+		for _, n := range nbps {
+			mux.Handle(n, files)
+		}
+		tftpSrv := &tftpserve.Server{Handler: mux, Logger: p.log}
+		proxy := &dhcpboot.ProxyServer{Interface: c.Iface, Addr: addr, Policy: p.DHCPPolicy(addr), Logger: p.log}
+		servers = append(servers, tftpSrv, proxy)
+		start("TFTP", func() error { return tftpSrv.Serve(tc) })
+		start("proxyDHCP", proxy.ListenAndServe)
+	}
+	p.log.Info("serving", "url", c.URL, "http", c.HTTP, "dhcp", c.DHCP, "state", c.State, "images", c.Images,
+		"bootstrap", c.URL+"/bootstrap.ipxe", "admin", c.URL+"/admin/")
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		s.Shutdown(sctx)
+	}
+	wg.Wait()
+	return runErr
+}
