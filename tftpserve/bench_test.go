@@ -47,23 +47,20 @@ func BenchmarkTransfer(b *testing.B) {
 	}
 }
 
-// TestCompareWithPeers is the comparison benchmark, not a timed test: it
-// runs only with TFTPSERVE_BENCH=1, as root, with tftpd-hpa and dnsmasq
-// installed. It serves one 64 MiB file from this server, tftpd-hpa and
+// BenchmarkCompareWithPeers is the comparison with the peer servers (it
+// needs root, tftpd-hpa and dnsmasq, and runs once whatever b.N says). It serves one 64 MiB file from this server, tftpd-hpa and
 // dnsmasq on three loopback addresses, fetches it with the same client
 // (curl) at blksize 512, 1468 and 65464 in alternation A B C A B C, and
 // prints the median MB/s and the ratios; then it runs a boot storm of
 // 200 concurrent clients (pin/tftp's client, blksize 1468) each fetching
 // 8 MiB, against each server, and prints failures and wall time.
 //
-//	sudo TFTPSERVE_BENCH=1 go test -run TestCompareWithPeers -v -timeout 30m ./tftpserve
+//	sudo go test -run '^$' -bench CompareWithPeers -benchtime 1x -v -timeout 30m ./tftpserve
 //
 // TFTPSERVE_BENCH_ROUNDS sets the rounds (default 3);
 // TFTPSERVE_BENCH_ONLY=throughput or =storm runs one half.
-func TestCompareWithPeers(t *testing.T) {
-	if os.Getenv("TFTPSERVE_BENCH") != "1" {
-		t.Skip("set TFTPSERVE_BENCH=1 to run the comparison benchmark")
-	}
+func BenchmarkCompareWithPeers(b *testing.B) {
+	t := b
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: dnsmasq's TFTP listens on port 69")
 	}
@@ -153,7 +150,7 @@ func TestCompareWithPeers(t *testing.T) {
 		// The clients run in a child process (this test binary), so that
 		// they do not share the Go runtime with this server.
 		cpu0 := cpuSeconds(t, s.pid)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestStormHelper$", "-test.v")
+		cmd := exec.Command(os.Args[0]) // TestMain runs stormClients when TFTPSERVE_STORM_ADDR is set
 		for _, e := range os.Environ() {
 			if !strings.HasPrefix(e, "GOMAXPROCS=") { // the client keeps the default
 				cmd.Env = append(cmd.Env, e)
@@ -186,13 +183,9 @@ func TestCompareWithPeers(t *testing.T) {
 	}
 }
 
-// TestStormHelper is the client side of the storm, run as a child
-// process by TestCompareWithPeers.
-func TestStormHelper(t *testing.T) {
-	addr := os.Getenv("TFTPSERVE_STORM_ADDR")
-	if addr == "" {
-		t.Skip("child process of TestCompareWithPeers")
-	}
+// stormClients is the client side of the storm, run by TestMain in a child
+// process of BenchmarkCompareWithPeers.
+func stormClients(addr string) {
 	clients, _ := strconv.Atoi(os.Getenv("TFTPSERVE_STORM_CLIENTS"))
 	want := testData(8<<20, 8)
 	start := time.Now()
@@ -234,7 +227,7 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-func freePort(t *testing.T, host string) string {
+func freePort(t testing.TB, host string) string {
 	t.Helper()
 	c, err := net.ListenPacket("udp", host+":0")
 	require.NoError(t, err)
@@ -245,7 +238,7 @@ func freePort(t *testing.T, host string) string {
 
 // cpuSeconds returns the user+system CPU time of this process (pid 0) or
 // of process pid and its reaped children (tftpd-hpa forks per transfer).
-func cpuSeconds(t *testing.T, pid int) float64 {
+func cpuSeconds(t testing.TB, pid int) float64 {
 	t.Helper()
 	if pid == 0 {
 		var ru syscall.Rusage
@@ -265,7 +258,7 @@ func cpuSeconds(t *testing.T, pid int) float64 {
 }
 
 // startProc starts a server process and stops it (by its PID) at cleanup.
-func startProc(t *testing.T, name string, args ...string) *exec.Cmd {
+func startProc(t testing.TB, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	var out bytes.Buffer
@@ -279,7 +272,7 @@ func startProc(t *testing.T, name string, args ...string) *exec.Cmd {
 }
 
 // waitTFTP waits until addr answers a request for a missing file.
-func waitTFTP(t *testing.T, addr string) {
+func waitTFTP(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

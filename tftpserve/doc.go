@@ -102,7 +102,7 @@
 //
 // # Measurements
 //
-// TestCompareWithPeers (TFTPSERVE_BENCH=1, root) compares this server
+// BenchmarkCompareWithPeers (root) compares this server
 // with tftpd-hpa and dnsmasq on loopback, with curl as the one client
 // for a 64 MiB file and a storm of 200 clients fetching 8 MiB; see its
 // doc comment for the command. On a shared 2-core host single transfers
