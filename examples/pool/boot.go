@@ -53,6 +53,13 @@ func (b *bootSide) register(mux *http.ServeMux) {
 	})
 	mux.Handle("GET /boot.ipxe", b.handler)
 	mux.HandleFunc("GET /files/{image}/{file}", b.serveFile)
+	readOnly := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "boot endpoints are read-only", http.StatusMethodNotAllowed)
+	}
+	for _, p := range []string{"/bootstrap.ipxe", "/boot.ipxe", "/files/{image}/{file}"} {
+		mux.HandleFunc(p, readOnly)
+	}
 }
 
 var _ ipxescript.Renderer = (*bootSide)(nil)
