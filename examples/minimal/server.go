@@ -13,10 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/netbootkit/netboot/dhcpboot"
+	"github.com/netbootkit/netboot/internal/netconf"
 	"github.com/netbootkit/netboot/ipxescript"
 	"github.com/netbootkit/netboot/tftpserve"
 )
@@ -109,12 +109,12 @@ func (l *bootServer) chainload() *dhcpboot.Chainload {
 // this server would, for sites that keep their own DHCP server (-dhcp off). With
 // -range it is a full server's configuration; without, boot options only.
 func (l *bootServer) printConfig(w io.Writer, format string) error {
-	o := dhcpboot.ExportOptions{Format: dhcpboot.ConfigFormat(format), Subnet: l.subnet()}
+	o := dhcpboot.ExportOptions{Format: dhcpboot.ConfigFormat(format), Subnet: netconf.Subnet(l.ifc, l.addr)}
 	if l.ifc != nil {
 		o.Interface = l.ifc.Name
 	}
 	if l.cfg.Range != "" {
-		first, last, err := parseRange(l.cfg.Range)
+		first, last, err := netconf.ParseRange(l.cfg.Range)
 		if err != nil {
 			return err
 		}
@@ -201,16 +201,8 @@ func logRequests(log *slog.Logger, h http.Handler) http.Handler {
 	})
 }
 
-// bindError explains the usual reason a privileged port cannot be bound.
-func bindError(what, addr string, err error) error {
-	if errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission) {
-		return fmt.Errorf("%s on %s: %w: ports below 1024 need root (go run -exec sudo ./examples/minimal) or CAP_NET_BIND_SERVICE", what, addr, err)
-	}
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("%s on %s: %w: another server holds the port (stop it, or choose another address)", what, addr, err)
-	}
-	return fmt.Errorf("%s on %s: %w", what, addr, err)
-}
+// asRoot is how the README runs this server with the privileges it needs.
+const asRoot = "go run -exec sudo ./examples/minimal"
 
 // run starts every server and blocks until ctx is done or one of them fails, then
 // shuts the others down.
@@ -226,14 +218,14 @@ func (l *bootServer) run(ctx context.Context) error {
 
 	hl, err := net.Listen("tcp", l.cfg.HTTP)
 	if err != nil {
-		return bindError("HTTP", l.cfg.HTTP, err)
+		return netconf.BindError("HTTP", l.cfg.HTTP, asRoot, err)
 	}
 	httpSrv := &http.Server{Handler: hh, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(l.log.Handler(), slog.LevelWarn)}
 
 	tc, err := tftpserve.ListenPacket("udp4", l.cfg.TFTP)
 	if err != nil {
 		hl.Close()
-		return bindError("TFTP", l.cfg.TFTP, err)
+		return netconf.BindError("TFTP", l.cfg.TFTP, asRoot, err)
 	}
 	tftpSrv := &tftpserve.Server{
 		Handler: l.tftpHandler(), // logs one line per transfer and per refusal
@@ -261,14 +253,14 @@ func (l *bootServer) run(ctx context.Context) error {
 	case "proxy":
 		p := &dhcpboot.ProxyServer{Interface: l.ifc.Name, Addr: l.addr, Policy: pol, Logger: l.log}
 		servers = append(servers, p)
-		start("proxyDHCP", func() error { return dhcpErr(p.ListenAndServe()) })
+		start("proxyDHCP", func() error { return dhcpErr(l.ifc.Name, p.ListenAndServe()) })
 	case "lab":
-		first, last, err := parseRange(l.cfg.Range)
+		first, last, err := netconf.ParseRange(l.cfg.Range)
 		if err != nil {
 			return err
 		}
 		s := &dhcpboot.Server{
-			Interface: l.ifc.Name, Addr: l.addr, Subnet: l.subnet(),
+			Interface: l.ifc.Name, Addr: l.addr, Subnet: netconf.Subnet(l.ifc, l.addr),
 			RangeStart: first, RangeEnd: last, Policy: pol, Logger: l.log,
 			LeaseFile: l.cfg.Leases,
 		}
@@ -276,7 +268,7 @@ func (l *bootServer) run(ctx context.Context) error {
 			return fmt.Errorf("-range %s is outside %s's subnet %s", l.cfg.Range, l.ifc.Name, s.Subnet)
 		}
 		servers = append(servers, s)
-		start("DHCP", func() error { return dhcpErr(s.ListenAndServe()) })
+		start("DHCP", func() error { return dhcpErr(l.ifc.Name, s.ListenAndServe()) })
 	}
 
 	l.log.Info("serving", "iface", l.ifc.Name, "addr", l.addr.String(), "dhcp", l.cfg.DHCPMode,
@@ -298,23 +290,9 @@ func (l *bootServer) run(ctx context.Context) error {
 }
 
 // dhcpErr adds the likely cause to a DHCP bind failure.
-func dhcpErr(err error) error {
-	if err != nil && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) || errors.Is(err, os.ErrPermission)) {
-		return fmt.Errorf("%w: DHCP needs root (go run -exec sudo ./examples/minimal)", err)
+func dhcpErr(iface string, err error) error {
+	if err == nil {
+		return nil
 	}
-	return err
-}
-
-// subnet is the interface's IPv4 network that holds the advertised address.
-func (l *bootServer) subnet() netip.Prefix {
-	if l.ifc == nil {
-		return netip.PrefixFrom(l.addr, 24).Masked()
-	}
-	addrs, _ := l.ifc.Addrs()
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Contains(l.addr) {
-			return p.Masked()
-		}
-	}
-	return netip.PrefixFrom(l.addr, 24).Masked()
+	return netconf.BindError("DHCP", iface, asRoot, err)
 }

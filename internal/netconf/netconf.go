@@ -1,0 +1,117 @@
+// Package netconf holds the host-network plumbing every reference server under
+// examples/ needs and none of the protocol packages should carry: finding the boot
+// interface and the address to advertise, reading an address range flag, and
+// explaining why a privileged port could not be bound.
+package netconf
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// DefaultRouteIface reads a /proc/net/route table and returns the interface of the
+// IPv4 default route.
+func DefaultRouteIface(procRoute io.Reader) (string, error) {
+	sc := bufio.NewScanner(procRoute)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		// Iface Destination Gateway Flags RefCnt Use Metric Mask ...
+		if len(f) >= 8 && f[1] == "00000000" && f[7] == "00000000" {
+			return f[0], nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return "", errors.New("no IPv4 default route; name the boot interface with -iface")
+}
+
+// Resolve finds the boot interface and the IPv4 address to advertise on it. An empty
+// iface means the interface of the default route; an empty addr means the
+// interface's first IPv4 address. The errors name the flag (-iface, -addr) to use.
+func Resolve(iface, addr string) (*net.Interface, netip.Addr, error) {
+	if iface == "" {
+		f, err := os.Open("/proc/net/route")
+		if err != nil {
+			return nil, netip.Addr{}, fmt.Errorf("finding the default route: %w", err)
+		}
+		iface, err = DefaultRouteIface(f)
+		f.Close()
+		if err != nil {
+			return nil, netip.Addr{}, err
+		}
+	}
+	ifc, err := net.InterfaceByName(iface)
+	if err != nil {
+		return nil, netip.Addr{}, fmt.Errorf("interface %q: %w (list them with `ip link`)", iface, err)
+	}
+	if addr != "" {
+		a, err := netip.ParseAddr(addr)
+		if err != nil || !a.Is4() {
+			return nil, netip.Addr{}, fmt.Errorf("-addr %q is not an IPv4 address", addr)
+		}
+		return ifc, a, nil
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return nil, netip.Addr{}, fmt.Errorf("addresses of %s: %w", iface, err)
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+			return ifc, p.Addr(), nil
+		}
+	}
+	return nil, netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address; give one with -addr", iface)
+}
+
+// Subnet returns the IPv4 network of ifc that holds addr, or addr/24 when none does
+// (or ifc is nil).
+func Subnet(ifc *net.Interface, addr netip.Addr) netip.Prefix {
+	if ifc != nil {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Contains(addr) {
+				return p.Masked()
+			}
+		}
+	}
+	return netip.PrefixFrom(addr, 24).Masked()
+}
+
+// ParseRange reads a -range value, FIRST-LAST, into two IPv4 addresses in order.
+func ParseRange(s string) (first, last netip.Addr, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return first, last, fmt.Errorf("-range %q: want FIRST-LAST", s)
+	}
+	if first, err = netip.ParseAddr(strings.TrimSpace(a)); err != nil || !first.Is4() {
+		return first, last, fmt.Errorf("-range %q: first address is not IPv4", s)
+	}
+	if last, err = netip.ParseAddr(strings.TrimSpace(b)); err != nil || !last.Is4() {
+		return first, last, fmt.Errorf("-range %q: last address is not IPv4", s)
+	}
+	if last.Less(first) {
+		return first, last, fmt.Errorf("-range %q: last address is before the first", s)
+	}
+	return first, last, nil
+}
+
+// BindError explains the usual reasons a listen on addr failed: a port below 1024
+// without the privilege, or a port another server holds. cmd is how to run the
+// program as root, e.g. "go run -exec sudo ./examples/minimal".
+func BindError(what, addr, cmd string, err error) error {
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) || errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%s on %s: %w: ports below 1024 and DHCP need root (%s) or CAP_NET_BIND_SERVICE and CAP_NET_RAW", what, addr, err, cmd)
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s on %s: %w: another server holds the port (stop it, or choose another address)", what, addr, err)
+	}
+	return fmt.Errorf("%s on %s: %w", what, addr, err)
+}

@@ -1,0 +1,64 @@
+package netconf
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultRouteIface(t *testing.T) {
+	const table = `Iface	Destination	Gateway 	Flags	RefCnt	Use	Metric	Mask		MTU	Window	IRTT
+eth1	0010A8C0	00000000	0001	0	0	0	00FFFFFF	0	0	0
+eth0	00000000	0100A8C0	0003	0	0	0	00000000	0	0	0
+`
+	got, err := DefaultRouteIface(strings.NewReader(table))
+	require.NoError(t, err)
+	assert.Equal(t, "eth0", got)
+
+	_, err = DefaultRouteIface(strings.NewReader("Iface\tDestination\neth1\t0010A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n"))
+	assert.ErrorContains(t, err, "-iface")
+}
+
+func TestResolve(t *testing.T) {
+	ifc, a, err := Resolve("lo", "")
+	require.NoError(t, err)
+	assert.Equal(t, "lo", ifc.Name)
+	assert.Equal(t, "127.0.0.1", a.String())
+	assert.Equal(t, "127.0.0.0/8", Subnet(ifc, a).String())
+
+	_, a, err = Resolve("lo", "10.1.2.3")
+	require.NoError(t, err)
+	assert.Equal(t, "10.1.2.3", a.String())
+	assert.Equal(t, "10.1.2.0/24", Subnet(nil, a).String())
+
+	_, _, err = Resolve("lo", "::1")
+	assert.ErrorContains(t, err, "-addr")
+	_, _, err = Resolve("no-such-nic0", "")
+	assert.ErrorContains(t, err, "ip link")
+}
+
+func TestParseRange(t *testing.T) {
+	first, last, err := ParseRange("10.0.0.10-10.0.0.20")
+	require.NoError(t, err)
+	assert.Equal(t, netip.MustParseAddr("10.0.0.10"), first)
+	assert.Equal(t, netip.MustParseAddr("10.0.0.20"), last)
+	for _, bad := range []string{"10.0.0.10", "10.0.0.20-10.0.0.10", "x-10.0.0.1", "10.0.0.1-::1", "::1-::2"} {
+		_, _, err := ParseRange(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestBindError(t *testing.T) {
+	err := BindError("TFTP", ":69", "sudo x", syscall.EACCES)
+	assert.ErrorIs(t, err, syscall.EACCES)
+	assert.ErrorContains(t, err, "need root (sudo x)")
+	err = BindError("HTTP", ":80", "sudo x", syscall.EADDRINUSE)
+	assert.ErrorContains(t, err, "another server holds the port")
+	other := errors.New("boom")
+	assert.ErrorIs(t, BindError("HTTP", ":80", "sudo x", other), other)
+}
