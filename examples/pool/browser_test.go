@@ -128,7 +128,7 @@ func TestBrowserAssignImage(t *testing.T) {
 	// Reload to show the stage the machine reached, then keep a screenshot.
 	step("reload", chromedp.Navigate(tp.URL+"/admin/"), chromedp.WaitVisible(`#machines`, css(`#machines`)))
 	assert.Equal(t, StageScript, text(row+` td.stage`))
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(90))
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)) // quality 100: PNG
 	require.NoError(t, err)
 	path := filepath.Join(artifactDir(t), "pool-assigned.png")
 	require.NoError(t, os.WriteFile(path, shot, 0o644))
