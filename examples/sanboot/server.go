@@ -232,13 +232,6 @@ func (s *server) iscsiServer() *iscsi.Server {
 		Lookup:   s.fleet.lookup,
 		Discover: s.fleet.discover,
 		Logger:   s.log,
-		OnLogin: func(e iscsi.LoginEvent) {
-			if e.Err != nil {
-				s.log.Warn("iscsi login refused", "initiator", e.InitiatorName, "target", e.TargetName, "remote", e.RemoteAddr, "err", e.Err)
-				return
-			}
-			s.log.Info("iscsi login", "initiator", e.InitiatorName, "target", e.TargetName, "remote", e.RemoteAddr)
-		},
 	}
 }
 

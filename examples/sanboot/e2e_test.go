@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/netbootkit/netboot/internal/lab"
+)
+
+// mainEnv makes the test binary act as the sanboot command, so the end-to-end
+// test runs the real main (flags, logging) inside a lab namespace.
+const mainEnv = "NETBOOT_SANBOOT_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// guestInit is the base image's /init body. It finds its disk the way a diskless
+// system does: the iBFT iPXE left in memory names the NIC, the target and the
+// CHAP credentials; iscsistart -N brings the NIC up with the iBFT's address and
+// iscsistart -b logs in. Then it mounts the disk (the FAT file system holding this
+// very kernel and initramfs), and on the first boot writes a file named after its
+// MAC; on the next boot it reports what it finds. The lab's epilogue syncs and
+// powers off.
+const guestInit = `
+mac=$(cat /sys/firmware/ibft/ethernet0/mac 2>/dev/null)
+echo "SANBOOT-IBFT mac=$mac target=$(cat /sys/firmware/ibft/target0/target-name 2>/dev/null)"
+mkdir -p /etc/iscsi /var/lock /run/lock /mnt
+iscsistart -N || echo "SANBOOT-ERROR iscsistart -N failed"
+iscsistart -b || echo "SANBOOT-ERROR iscsistart -b failed"
+i=0
+while [ ! -b /dev/sda ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); done
+name=$(echo "$mac" | tr ':' '-').txt
+if ! mount -t vfat /dev/sda /mnt; then
+	echo "SANBOOT-ERROR mount failed"
+elif [ -f "/mnt/$name" ]; then
+	echo "SANBOOT-SECOND mac=$mac own=$(cat "/mnt/$name") files=$(ls /mnt | grep '\.txt$' | tr '\n' ',')"
+else
+	echo "written by $mac" > "/mnt/$name"
+	sync
+	echo "SANBOOT-FIRST mac=$mac files=$(ls /mnt | grep '\.txt$' | tr '\n' ',')"
+fi
+umount /mnt 2>/dev/null
+`
+
+// syslinuxCfg boots the kernel and initramfs of the FAT file system, console on
+// the serial port.
+const syslinuxCfg = `SERIAL 0 115200
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL vmlinuz
+  INITRD initrd.gz
+  APPEND ` + lab.DefaultAppend + ` edd=off
+`
+
+// buildBase makes the shared base image: a 64 MiB disk that is one FAT16 file
+// system (no partition table) with SYSLINUX in its boot sector, a Debian kernel,
+// and the initramfs above. BIOS runs the boot sector at LBA 0; iPXE's sanboot
+// does the same for an iSCSI disk. Made with host tools, no loop mounts.
+func buildBase(t *testing.T) string {
+	t.Helper()
+	lab.Require(t, "mkfs.vfat", "mcopy", "syslinux", "iscsistart")
+	k := lab.Kernel(t)
+	rd := lab.NewInitramfs(guestInit)
+	require.NoError(t, rd.AddModules(k, "e1000", "iscsi_ibft", "iscsi_tcp", "sd_mod", "crc32c_generic", "vfat", "nls_cp437", "nls_ascii", "nls_utf8"))
+	_, err := rd.AddBinary(iscsistartPath())
+	require.NoError(t, err)
+	initrd := rd.Build(t)
+
+	dir := t.TempDir()
+	img := filepath.Join(dir, "base.img")
+	cfg := filepath.Join(dir, "syslinux.cfg")
+	require.NoError(t, os.WriteFile(cfg, []byte(syslinuxCfg), 0o644))
+	for _, c := range [][]string{
+		{"mkfs.vfat", "-F", "16", "-n", "SANBOOT", "-C", img, "65536"},
+		{"syslinux", "--install", img},
+		{"mcopy", "-i", img, k.Vmlinuz, "::/vmlinuz"},
+		{"mcopy", "-i", img, initrd, "::/initrd.gz"},
+		{"mcopy", "-i", img, cfg, "::/syslinux.cfg"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := exec.CommandContext(ctx, c[0], c[1:]...).CombinedOutput()
+		cancel()
+		require.NoError(t, err, "%v: %s", c, out)
+	}
+	require.NoError(t, os.Chmod(img, 0o444))
+	return img
+}
+
+func iscsistartPath() string {
+	for _, p := range []string{"/usr/sbin/iscsistart", "/sbin/iscsistart"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	p, _ := exec.LookPath("iscsistart")
+	return p
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	require.NoError(t, err)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// startSanboot runs the sanboot command in host h's namespace.
+func startSanboot(t *testing.T, h *lab.Host, args ...string) *lab.Process {
+	t.Helper()
+	t.Setenv(mainEnv, "1")
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	p := h.Start(t, exe, append([]string{"-iface", h.Iface, "-addr", h.IP().String()}, args...)...)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.Output(), "msg=serving") {
+		select {
+		case <-p.Done():
+			t.Fatalf("sanboot exited:\n%s", p.Output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sanboot did not start in 30s:\n%s", p.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return p
+}
+
+// bootRound boots every machine at once (BIOS, e1000 with QEMU's iPXE ROM) and
+// returns the marker line each one printed.
+func bootRound(t *testing.T, n *lab.Net, round string, macs []net.HardwareAddr, marker string) []string {
+	t.Helper()
+	re := regexp.MustCompile(`SANBOOT-(FIRST|SECOND|ERROR)[^\r\n]*`)
+	got := make([]string, len(macs))
+	var wg sync.WaitGroup
+	errs := make([]error, len(macs))
+	vms := make([]*lab.VM, len(macs))
+	start := time.Now()
+	for i, mac := range macs {
+		vms[i] = lab.Boot(t, n.Machine(lab.Machine{
+			Name: fmt.Sprintf("%s-%d", round, i), MemoryMB: 512,
+			NICs: []lab.NIC{{MAC: mac, BootIndex: 1}},
+		}))
+	}
+	for i := range macs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			m, err := vms[i].WaitForLine(ctx, re)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			got[i] = strings.TrimSpace(m[0])
+			// Let the guest finish (sync, poweroff) before the next round reuses its disk.
+			_ = vms[i].Wait(ctx)
+		}()
+	}
+	wg.Wait()
+	for i := range macs {
+		require.NoError(t, errs[i], "%s: %s never printed a SANBOOT marker; serial console:\n%s", round, macs[i], tail(vms[i].Output(), 80))
+		require.Contains(t, got[i], marker, "%s: %s; serial console:\n%s", round, macs[i], tail(vms[i].Output(), 80))
+	}
+	t.Logf("%s: %d machines power-on to marker in %v", round, len(macs), time.Since(start).Round(100*time.Millisecond))
+	return got
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestFleetBoot is the issue's end-to-end test: three BIOS machines boot one
+// base image over iSCSI at once (DHCP → iPXE → per-MAC script → sanboot with
+// CHAP → SYSLINUX from the iSCSI disk → Debian kernel → iscsistart from the iBFT
+// → mount), each writes a file naming its MAC into its own overlay; booted again,
+// each sees its own file and no one else's. The base stays byte-identical. Then
+// `reset` of one machine gives it the base again.
+func TestFleetBoot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU machines")
+	}
+	lab.RequireRoot(t)
+	lab.Require(t, "qemu-system-x86_64", lab.IPXEROMDir)
+	base := buildBase(t)
+	sum := sha256File(t, base)
+	overlays := t.TempDir()
+
+	n := lab.NewNet(t)
+	n.Server.StartRA(t)
+	b := n.Subnet.Addr().As4()
+	args := []string{"-dhcp", "lab", "-range", fmt.Sprintf("%d.%d.%d.100-%d.%d.%d.150", b[0], b[1], b[2], b[0], b[1], b[2]),
+		"-base", base, "-overlays", overlays, "-chap", "fleet:twelvebytes+"}
+	p := startSanboot(t, n.Server, args...)
+
+	macs := []net.HardwareAddr{
+		{0x52, 0x54, 0x00, 0x5b, 0x00, 0x01},
+		{0x52, 0x54, 0x00, 0x5b, 0x00, 0x02},
+		{0x52, 0x54, 0x00, 0x5b, 0x00, 0x03},
+	}
+	first := bootRound(t, n, "first", macs, "SANBOOT-FIRST")
+	for i, mac := range macs {
+		// A fresh overlay: the machine sees only the file it has just written.
+		assert.Equal(t, fmt.Sprintf("SANBOOT-FIRST mac=%s files=%s.txt,", mac, macName(mac)), first[i])
+	}
+	second := bootRound(t, n, "second", macs, "SANBOOT-SECOND")
+	for i, mac := range macs {
+		assert.Equal(t, fmt.Sprintf("SANBOOT-SECOND mac=%s own=written by %s files=%s.txt,", mac, mac, macName(mac)), second[i])
+	}
+	out := p.Output()
+	for _, mac := range macs {
+		assert.Contains(t, out, fmt.Sprintf(`msg=overlay mac=%s file=%s created=true`, mac, filepath.Join(overlays, macName(mac)+".cow")))
+		assert.Contains(t, out, fmt.Sprintf(`msg="iscsi login" initiator=%s target=%s`, initiatorName(mac), targetName(mac)))
+	}
+	assert.Equal(t, sum, sha256File(t, base), "the base image is never written")
+
+	// reset is refused while the server holds the overlays, then works.
+	var so, se strings.Builder
+	assert.Equal(t, 1, run([]string{"-base", base, "-overlays", overlays, "reset", macs[0].String()}, &so, &se))
+	assert.Contains(t, se.String(), "stop the server first")
+	p.Stop()
+	se.Reset()
+	require.Equal(t, 0, run([]string{"-base", base, "-overlays", overlays, "reset", macs[0].String()}, &so, &se), se.String())
+
+	startSanboot(t, n.Server, args...)
+	again := bootRound(t, n, "after-reset", macs[:1], "SANBOOT-FIRST")
+	assert.Equal(t, fmt.Sprintf("SANBOOT-FIRST mac=%s files=%s.txt,", macs[0], macName(macs[0])), again[0])
+	assert.Equal(t, sum, sha256File(t, base))
+}
