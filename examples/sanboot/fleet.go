@@ -101,6 +101,12 @@ func (f *fleet) lookup(_ context.Context, initiator, target string) (*iscsi.Targ
 	if err != nil {
 		return nil, err
 	}
+	// Refuse another machine's initiator before an overlay is made for nothing.
+	// (The Target's ACL says the same; this check keeps the overlay directory
+	// free of files for logins that could never succeed.)
+	if !strings.EqualFold(initiator, initiatorName(mac)) {
+		return nil, fmt.Errorf("%w: %q may not log in to %s", iscsi.ErrNotAuthorized, initiator, targetName(mac))
+	}
 	key := macName(mac)
 	f.mu.Lock()
 	defer f.mu.Unlock()

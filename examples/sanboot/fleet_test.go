@@ -104,6 +104,8 @@ func TestLookup(t *testing.T) {
 
 	_, err = f.lookup(ctx, initiatorName(mac1), "iqn.2026-11.org.example:other")
 	require.ErrorIs(t, err, iscsi.ErrTargetNotFound)
+	_, err = f.lookup(ctx, initiatorName(mac2), targetName(mac1))
+	require.ErrorIs(t, err, iscsi.ErrNotAuthorized, "one machine may not log in to another's disk")
 	_, err = os.Stat(cfg.overlayPath(mac1))
 	require.ErrorIs(t, err, os.ErrNotExist, "no overlay before the first login")
 
