@@ -93,7 +93,7 @@ func (b *bootSide) RenderScript(ctx context.Context, m *ipxescript.Machine) (*ip
 		b.store.Seen(sg)
 		return nil, fmt.Errorf("assigned image unusable: %w", err)
 	}
-	s, err := img.Script(b.base, mac)
+	s, err := img.script(b.base, mac, b.again)
 	if err != nil {
 		return nil, err
 	}

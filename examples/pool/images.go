@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/netbootkit/netboot/ipxescript"
 )
@@ -142,6 +143,14 @@ func (img *Image) Local() []string {
 // URL ("http://192.0.2.1:8080"); mac, when set, is added to local file URLs so
 // the pool can record which machine reached its kernel and initrd.
 func (img *Image) Script(base, mac string) (*ipxescript.Script, error) {
+	return img.script(base, mac, "")
+}
+
+// script is Script with, when again is set, the boot wrapped in a retry loop:
+// a failed download (or a boot that returns) is tried again with back-off, and
+// after the last attempt the machine goes back to the pool through again (the
+// identity URL of /boot.ipxe), so it follows any change of assignment.
+func (img *Image) script(base, mac string, again ipxescript.Expr) (*ipxescript.Script, error) {
 	src := func(f string) string {
 		if strings.Contains(f, "://") {
 			return f
@@ -156,15 +165,26 @@ func (img *Image) Script(base, mac string) (*ipxescript.Script, error) {
 	if mac != "" {
 		title += " on " + mac
 	}
-	s := ipxescript.New().Echo(title)
-	if img.SAN != "" {
-		s.Sanboot(ipxescript.SAN{URIs: []string{img.SAN}})
-	} else {
+	boot := func(s *ipxescript.Script) {
+		if img.SAN != "" {
+			s.Sanboot(ipxescript.SAN{URIs: []string{img.SAN}})
+			return
+		}
 		l := ipxescript.Linux{Kernel: src(img.Kernel), Args: strings.Fields(img.Cmdline)}
 		for _, f := range img.Initrds {
 			l.Initrds = append(l.Initrds, src(f))
 		}
 		s.LinuxBoot(l)
+	}
+	s := ipxescript.New().Echo(title)
+	if again == "" {
+		boot(s)
+	} else {
+		s.Retry(ipxescript.Retry{Label: "pool", Attempts: 4, Delay: 2 * time.Second, MaxDelay: 30 * time.Second, OnFail: "pool_back"}, boot).
+			Label("pool_back").
+			Echo("pool: image "+img.Name+" failed to boot; asking the pool again in "+waitDelay.String()+".").
+			Sleep(waitDelay).
+			Cmd("chain", "--replace", "--autofree", again)
 	}
 	if err := s.Err(); err != nil {
 		return nil, err

@@ -59,6 +59,12 @@ func TestBootFollowsAssignment(t *testing.T) {
 	assert.Contains(t, body, kernelURL)
 	assert.Contains(t, body, "console=ttyS0 boot=live quiet")
 	assert.Contains(t, body, "initrd=initrd.gz", "UEFI kernels need initrd=")
+	assert.Contains(t, body, "kernel --name vmlinuz "+kernelURL+" initrd=initrd.gz console=ttyS0 boot=live quiet || goto pool_fail",
+		"a failed download is retried")
+	assert.Contains(t, body, ":pool_back", "after the last attempt the machine asks the pool again")
+	lint, err := ipxescript.Lint(strings.NewReader(body))
+	require.NoError(t, err)
+	assert.Empty(t, lint, "the image script should have no lint warnings")
 	m, _ = tp.Store.Machine(mac1)
 	assert.Equal(t, StageScript, m.Stage)
 
@@ -147,11 +153,10 @@ func TestHostileIdentityIsEscaped(t *testing.T) {
 	q := url.Values{"mac": {"52-54-00-12-34-01"}, "manufacturer": {"<script>alert(1)</script>"}, "product": {"x\n#!ipxe ${root} && shell"}}
 	code, body := ipxeGet(t, tp.URL+"/boot.ipxe?"+strings.ReplaceAll(q.Encode(), "+", "%20"))
 	require.Equal(t, http.StatusOK, code)
-	s, err := ipxescript.ParseString(body)
+	_, err := ipxescript.ParseString(body)
 	require.NoError(t, err)
 	assert.NotContains(t, body, "${root}")
 	assert.NotContains(t, body, "shell")
-	_ = s
 	m, _ := tp.Store.Machine(mac1)
 	assert.NotContains(t, m.Vendor, "\n")
 	assert.NotContains(t, m.Vendor, "$")
