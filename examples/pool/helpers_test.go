@@ -27,13 +27,27 @@ type testPool struct {
 	images string
 }
 
-func writeFile(t *testing.T, path, body string) {
+func writeFile(t testing.TB, path, body string) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 	require.NoError(t, os.WriteFile(path, []byte(body), 0o644))
 }
 
-func newTestPool(t *testing.T) *testPool {
+func newTestPool(t *testing.T) *testPool { return newPoolTB(t) }
+
+// newBenchPool is newTestPool for benchmarks, with mac1 booted and assigned.
+func newBenchPool(b *testing.B) *testPool {
+	tp := newPoolTB(b)
+	if _, err := tp.Store.Seen(Sighting{MAC: mac1}); err != nil {
+		b.Fatal(err)
+	}
+	if err := tp.Store.Assign([]string{mac1}, "debian"); err != nil {
+		b.Fatal(err)
+	}
+	return tp
+}
+
+func newPoolTB(t testing.TB) *testPool {
 	t.Helper()
 	dir := t.TempDir()
 	images := filepath.Join(dir, "images")

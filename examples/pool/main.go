@@ -41,6 +41,7 @@ type config struct {
 	IPXEDir      string
 	TFTP         string
 	Verbose      bool
+	MaxMachines  int
 }
 
 const usageText = `pool: a network-boot server for a pool of diskless machines, with a web page
@@ -72,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.Addr, "addr", "", "this server's IPv4 address on -iface (-dhcp proxy)")
 	fs.StringVar(&c.IPXEDir, "ipxe", "/usr/lib/ipxe", "directory holding the iPXE binaries served over TFTP (-dhcp proxy; Debian package ipxe)")
 	fs.StringVar(&c.TFTP, "tftp", ":69", "TFTP listen address (-dhcp proxy)")
+	fs.IntVar(&c.MaxMachines, "max-machines", DefaultMaxMachines, "most machines the pool records; new MACs beyond it get an error script")
 	fs.BoolVar(&c.Verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -220,6 +222,7 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer p.Close()
+	p.Store.MaxMachines = c.MaxMachines
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := p.serve(ctx, c); err != nil {

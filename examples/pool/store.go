@@ -22,6 +22,14 @@ var ErrCorrupt = errors.New("pool: state file is corrupt")
 // ErrUnknownMachine reports an operation on a MAC the pool has never seen.
 var ErrUnknownMachine = errors.New("pool: unknown machine")
 
+// ErrFull reports that the pool already holds MaxMachines machines: a new MAC is
+// not recorded (a flood of spoofed MACs on the boot network cannot grow the
+// state file without bound).
+var ErrFull = errors.New("pool: machine limit reached")
+
+// DefaultMaxMachines is the machine limit of a Store whose MaxMachines is 0.
+const DefaultMaxMachines = 4096
+
 // stateVersion is the format version written in the state file.
 const stateVersion = 1
 
@@ -70,6 +78,10 @@ type state struct {
 // either the old or the new file, never a mix; a change is acknowledged only
 // after it is durable, and a failed write leaves memory as it was.
 type Store struct {
+	// MaxMachines bounds the machines the pool records; 0 means
+	// DefaultMaxMachines. Set it before use.
+	MaxMachines int
+
 	path string
 	now  func() time.Time
 
@@ -191,6 +203,13 @@ func (s *Store) Seen(v Sighting) (Machine, error) {
 		now := s.now().UTC().Truncate(time.Second)
 		m, ok := st.Machines[mac]
 		if !ok {
+			limit := s.MaxMachines
+			if limit <= 0 {
+				limit = DefaultMaxMachines
+			}
+			if len(st.Machines) >= limit {
+				return fmt.Errorf("%w (%d): %s not recorded", ErrFull, limit, mac)
+			}
 			m = &Machine{MAC: mac, FirstSeen: now}
 			st.Machines[mac] = m
 		}

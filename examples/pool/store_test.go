@@ -184,3 +184,18 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+func TestStoreMachineLimit(t *testing.T) {
+	s, err := OpenStore(filepath.Join(t.TempDir(), "pool.json"))
+	require.NoError(t, err)
+	s.MaxMachines = 2
+	for _, mac := range []string{"52:54:00:00:00:01", "52:54:00:00:00:02"} {
+		_, err := s.Seen(Sighting{MAC: mac})
+		require.NoError(t, err)
+	}
+	_, err = s.Seen(Sighting{MAC: "52:54:00:00:00:03"})
+	assert.ErrorIs(t, err, ErrFull)
+	_, err = s.Seen(Sighting{MAC: "52:54:00:00:00:01", Stage: StageWaiting})
+	assert.NoError(t, err, "known machines are still recorded")
+	assert.Len(t, s.Machines(), 2)
+}
