@@ -282,7 +282,7 @@ func (a *adminSide) imagesPage(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	var views []imageView
 	for _, img := range res.Images {
-		sc, err := img.Script(a.boot.base, "")
+		sc, err := img.script(a.boot.base, "", a.boot.again)
 		v := imageView{Image: img, Kind: "Linux"}
 		if img.SAN != "" {
 			v.Kind = "SAN"

@@ -118,12 +118,19 @@ func TestBrowserAssignImage(t *testing.T) {
 	assert.Contains(t, text(`.notice`), "Image assigned")
 	assert.Equal(t, "debian", text(row+` td.image`))
 
+	nameInput := row + ` input[name="name"]`
+	step("rename", chromedp.SendKeys(nameInput, "rack1 node-01", css(nameInput)),
+		chromedp.Click(row+` form.rename button`, css(row+` form.rename button`)),
+		chromedp.WaitVisible(`.notice`, css(`.notice`)))
+	assert.Contains(t, text(`.notice`), "renamed")
+
 	// The machine's next boot follows the page.
 	_, body = ipxeGet(t, tp.bootURL(mac1))
 	assert.Contains(t, body, "kernel --name vmlinuz "+tp.URL+"/files/debian/vmlinuz?mac="+mac1)
 	m, _ := tp.Store.Machine(mac1)
 	assert.Equal(t, "debian", m.Image)
 	assert.Equal(t, StageScript, m.Stage)
+	assert.Equal(t, "rack1 node-01", m.Name)
 
 	// Reload to show the stage the machine reached, then keep a screenshot.
 	step("reload", chromedp.Navigate(tp.URL+"/admin/"), chromedp.WaitVisible(`#machines`, css(`#machines`)))
