@@ -254,17 +254,22 @@ var notices = map[string]string{
 }
 
 func (a *adminSide) machinesPage(w http.ResponseWriter, r *http.Request, s *session) {
-	a.machines(w, http.StatusOK, s, notices[r.URL.Query().Get("done")], "")
+	done := r.URL.Query().Get("done")
+	if _, ok := notices[done]; !ok {
+		done = ""
+	}
+	a.machines(w, http.StatusOK, s, done, "")
 }
 
-func (a *adminSide) machines(w http.ResponseWriter, status int, s *session, notice, errMsg string) {
+// machines renders the machines page; done names a notice of the notices map.
+func (a *adminSide) machines(w http.ResponseWriter, status int, s *session, done, errMsg string) {
 	res, err := a.images.Load()
 	if err != nil {
 		errMsg = err.Error()
 	}
 	a.render(w, status, "machines.html", map[string]any{
 		"CSRF": s.csrf, "Machines": a.store.Machines(), "Images": res.Images,
-		"Notice": notice, "Error": errMsg, "Page": "machines",
+		"Notice": notices[done], "Done": done, "Error": errMsg, "Page": "machines",
 	})
 }
 

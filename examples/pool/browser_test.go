@@ -114,14 +114,15 @@ func TestBrowserAssignImage(t *testing.T) {
 
 	step("select the machine", chromedp.Click(row+` input[type="checkbox"][name="mac"]`, css(row+` input[type="checkbox"][name="mac"]`)))
 	step("choose the image", chromedp.SetValue(`#image`, "debian", css(`#image`)))
-	step("assign", chromedp.Click(`#assign`, css(`#assign`)), chromedp.WaitVisible(`.notice`, css(`.notice`)))
+	step("assign", chromedp.Click(`#assign`, css(`#assign`)),
+		chromedp.WaitVisible(`.notice[data-done="assigned"]`, css(`.notice[data-done="assigned"]`)))
 	assert.Contains(t, text(`.notice`), "Image assigned")
 	assert.Equal(t, "debian", text(row+` td.image`))
 
 	nameInput := row + ` input[name="name"]`
 	step("rename", chromedp.SendKeys(nameInput, "rack1 node-01", css(nameInput)),
 		chromedp.Click(row+` form.rename button`, css(row+` form.rename button`)),
-		chromedp.WaitVisible(`.notice`, css(`.notice`)))
+		chromedp.WaitVisible(`.notice[data-done="renamed"]`, css(`.notice[data-done="renamed"]`)))
 	assert.Contains(t, text(`.notice`), "renamed")
 
 	// The machine's next boot follows the page.
