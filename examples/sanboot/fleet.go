@@ -74,8 +74,9 @@ func machineScript(mac net.HardwareAddr, host string, port uint16, chap *iscsi.C
 }
 
 // fleet is the iSCSI side: each machine's target, backed by its overlay of the
-// shared base, opened (or created) at the machine's first login and kept open
-// until Close.
+// shared base. A target is made at the machine's first login; its overlay file is
+// opened (or created) at the first command after a successful login, so logins
+// that fail authentication leave no file behind. Overlays stay open until Close.
 type fleet struct {
 	base *cow.Base
 	cfg  *config
@@ -85,25 +86,101 @@ type fleet struct {
 	disks map[string]*disk // by macName
 }
 
-type disk struct {
-	target  *iscsi.Target
-	overlay *cow.Overlay
-}
-
 func newFleet(cfg *config, base *cow.Base, log *slog.Logger) *fleet {
 	return &fleet{base: base, cfg: cfg, log: log, disks: map[string]*disk{}}
 }
 
+// disk is one machine's LUN device: its overlay, opened on first use.
+type disk struct {
+	f      *fleet
+	mac    net.HardwareAddr
+	target *iscsi.Target
+
+	once    sync.Once
+	overlay *cow.Overlay // set by once
+	err     error        // set by once
+}
+
+// open opens or creates the machine's overlay, once.
+func (d *disk) open() (*cow.Overlay, error) {
+	d.once.Do(func() {
+		path := d.f.cfg.overlayPath(d.mac)
+		opts := &cow.Options{Logger: d.f.log}
+		o, err := cow.Open(path, d.f.base, opts)
+		created := false
+		if errors.Is(err, fs.ErrNotExist) {
+			o, err = cow.Create(path, d.f.base, opts)
+			created = true
+		}
+		if err != nil {
+			d.err = fmt.Errorf("overlay of %s: %w", d.mac, err)
+			d.f.log.Error("overlay", "mac", d.mac.String(), "file", path, "err", err)
+			return
+		}
+		d.overlay = o
+		d.f.log.Info("overlay", "mac", d.mac.String(), "file", path, "created", created)
+	})
+	return d.overlay, d.err
+}
+
+// ReadAt implements iscsi.Device.
+func (d *disk) ReadAt(p []byte, off int64) (int, error) {
+	o, err := d.open()
+	if err != nil {
+		return 0, err
+	}
+	return o.ReadAt(p, off)
+}
+
+// WriteAt implements iscsi.Device.
+func (d *disk) WriteAt(p []byte, off int64) (int, error) {
+	o, err := d.open()
+	if err != nil {
+		return 0, err
+	}
+	return o.WriteAt(p, off)
+}
+
+// Size implements iscsi.Device: an overlay has its base's size.
+func (d *disk) Size() int64 { return d.f.base.Size() }
+
+// Sync implements iscsi.Syncer.
+func (d *disk) Sync() error {
+	o, err := d.open()
+	if err != nil {
+		return err
+	}
+	return o.Sync()
+}
+
+// Discard implements iscsi.Discarder.
+func (d *disk) Discard(off, n int64) error {
+	o, err := d.open()
+	if err != nil {
+		return err
+	}
+	return o.Discard(off, n)
+}
+
+// close closes the overlay if it was opened.
+func (d *disk) close() error {
+	d.once.Do(func() { d.err = cow.ErrClosed }) // a later use fails instead of reopening
+	if d.overlay != nil {
+		return d.overlay.Close()
+	}
+	return nil
+}
+
 // lookup is the iscsi.Server's Lookup: the target of the MAC in the target name,
-// with its overlay. The same *iscsi.Target is returned on every login of a machine.
+// for that machine's initiator only. The same *iscsi.Target is returned on every
+// login of a machine.
 func (f *fleet) lookup(_ context.Context, initiator, target string) (*iscsi.Target, error) {
 	mac, err := macOfTarget(target)
 	if err != nil {
 		return nil, err
 	}
-	// Refuse another machine's initiator before an overlay is made for nothing.
-	// (The Target's ACL says the same; this check keeps the overlay directory
-	// free of files for logins that could never succeed.)
+	// The Target's ACL says the same; refusing here keeps refused machines out
+	// of the map.
 	if !strings.EqualFold(initiator, initiatorName(mac)) {
 		return nil, fmt.Errorf("%w: %q may not log in to %s", iscsi.ErrNotAuthorized, initiator, targetName(mac))
 	}
@@ -113,30 +190,15 @@ func (f *fleet) lookup(_ context.Context, initiator, target string) (*iscsi.Targ
 	if d, ok := f.disks[key]; ok {
 		return d.target, nil
 	}
-	path := f.cfg.overlayPath(mac)
-	o, err := cow.Open(path, f.base, &cow.Options{Logger: f.log})
-	created := false
-	if errors.Is(err, fs.ErrNotExist) {
-		o, err = cow.Create(path, f.base, &cow.Options{Logger: f.log})
-		created = true
-	}
-	if err != nil {
-		// Not a login failure the machine can fix: report it as a target error.
-		f.log.Error("overlay", "mac", mac.String(), "file", path, "err", err)
-		return nil, fmt.Errorf("overlay of %s: %w", mac, err)
-	}
-	d := &disk{
-		overlay: o,
-		target: &iscsi.Target{
-			Name:       targetName(mac),
-			Alias:      "sanboot " + mac.String(),
-			LUNs:       []iscsi.LUN{{Device: o, Serial: strings.ReplaceAll(macName(mac), "-", "")}},
-			Initiators: []string{initiatorName(mac)},
-			CHAP:       f.cfg.CHAP,
-		},
+	d := &disk{f: f, mac: mac}
+	d.target = &iscsi.Target{
+		Name:       targetName(mac),
+		Alias:      "sanboot " + mac.String(),
+		LUNs:       []iscsi.LUN{{Device: d, Serial: strings.ReplaceAll(macName(mac), "-", "")}},
+		Initiators: []string{initiatorName(mac)},
+		CHAP:       f.cfg.CHAP,
 	}
 	f.disks[key] = d
-	f.log.Info("overlay", "mac", mac.String(), "file", path, "created", created, "initiator", initiator)
 	return d.target, nil
 }
 
@@ -159,7 +221,7 @@ func (f *fleet) Close() error {
 	defer f.mu.Unlock()
 	var errs []error
 	for k, d := range f.disks {
-		errs = append(errs, d.overlay.Close())
+		errs = append(errs, d.close())
 		delete(f.disks, k)
 	}
 	return errors.Join(errs...)

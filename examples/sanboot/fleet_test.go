@@ -115,8 +115,12 @@ func TestLookup(t *testing.T) {
 	assert.Equal(t, []string{initiatorName(mac1)}, t1.Initiators, "only the machine's own initiator name")
 	assert.Equal(t, cfg.CHAP, t1.CHAP)
 	require.Len(t, t1.LUNs, 1)
+	_, err = os.Stat(cfg.overlayPath(mac1))
+	require.ErrorIs(t, err, os.ErrNotExist, "the overlay is made at the first command, after authentication")
+	_, err = t1.LUNs[0].Device.ReadAt(make([]byte, 512), 0)
+	require.NoError(t, err)
 	_, err = os.Stat(filepath.Join(cfg.Overlays, "52-54-00-12-34-56.cow"))
-	require.NoError(t, err, "the overlay is created at the first login")
+	require.NoError(t, err, "the overlay is created at the first command")
 
 	again, err := f.lookup(ctx, initiatorName(mac1), strings.ToUpper(targetName(mac1)))
 	require.NoError(t, err)
@@ -174,8 +178,12 @@ func TestLookupWrongBase(t *testing.T) {
 	defer base.Close()
 	f := newFleet(cfg, base, slog.New(slog.DiscardHandler))
 	defer f.Close()
-	_, err = f.lookup(context.Background(), initiatorName(mac1), targetName(mac1))
+	tg, err := f.lookup(context.Background(), initiatorName(mac1), targetName(mac1))
+	require.NoError(t, err)
+	_, err = tg.LUNs[0].Device.ReadAt(make([]byte, 512), 0)
 	require.ErrorIs(t, err, cow.ErrBaseMismatch)
+	_, err = tg.LUNs[0].Device.WriteAt(make([]byte, 512), 0)
+	require.ErrorIs(t, err, cow.ErrBaseMismatch, "never served over the wrong base")
 }
 
 func TestReset(t *testing.T) {

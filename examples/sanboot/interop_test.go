@@ -19,8 +19,7 @@ import (
 // TestLibiscsiLogin has a real initiator (libiscsi's iscsi-inq) log in to the
 // fleet's target on loopback: with the machine's own initiator name and the
 // fleet's CHAP credentials it gets its disk; with another machine's initiator
-// name or a wrong secret the login fails (and another machine's initiator name
-// makes no overlay).
+// name or a wrong secret the login fails, and no overlay is made for it.
 func TestLibiscsiLogin(t *testing.T) {
 	if _, err := exec.LookPath("iscsi-inq"); err != nil {
 		t.Skip("iscsi-inq not installed (Debian package libiscsi-bin)")
@@ -55,7 +54,7 @@ func TestLibiscsiLogin(t *testing.T) {
 	out, err := inq(initiatorName(mac1), "twelvebytes0", mac1)
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "Peripheral Device Type:DIRECT_ACCESS")
-	assert.FileExists(t, cfg.overlayPath(mac1))
+	assert.NoFileExists(t, cfg.overlayPath(mac1), "INQUIRY needs no overlay: it is made at the first read or write")
 
 	out, err = inq(initiatorName(mac1), "twelvebytes0", mac2)
 	assert.Error(t, err, "machine 1 logged in to machine 2's disk:\n%s", out)
@@ -64,4 +63,7 @@ func TestLibiscsiLogin(t *testing.T) {
 	out, err = inq(initiatorName(mac1), "wrongsecret0", mac1)
 	assert.Error(t, err, "login with a wrong CHAP secret:\n%s", out)
 	assert.Contains(t, out, "Authentication failure(513)")
+	out, err = inq(initiatorName(mac2), "wrongsecret0", mac2)
+	assert.Contains(t, out, "Authentication failure(513)")
+	assert.NoFileExists(t, cfg.overlayPath(mac2), "a login that fails CHAP makes no overlay")
 }

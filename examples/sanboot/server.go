@@ -92,6 +92,10 @@ func newServer(cfg *config, log *slog.Logger, ifc *net.Interface, addr netip.Add
 		s.Close()
 		return nil, fmt.Errorf("-base: %w", err)
 	}
+	if s.base.Size() == 0 || s.base.Size()%512 != 0 {
+		s.Close()
+		return nil, fmt.Errorf("-base %s: size %d is not a positive multiple of 512 bytes", cfg.Base, s.base.Size())
+	}
 	if s.base.Size() < 255*63*512 {
 		// BIOS INT 13h reads by cylinder: iPXE cannot read the MBR of a disk
 		// smaller than one 255×63 cylinder.
