@@ -37,9 +37,10 @@ func TestMain(m *testing.M) {
 // system does: the iBFT iPXE left in memory names the NIC, the target and the
 // CHAP credentials; iscsistart -N brings the NIC up with the iBFT's address and
 // iscsistart -b logs in. Then it mounts the disk (the FAT file system holding this
-// very kernel and initramfs), and on the first boot writes a file named after its
-// MAC; on the next boot it reports what it finds. The lab's epilogue syncs and
-// powers off.
+// very kernel and initramfs). On the first boot it writes a file named after its
+// MAC, unmounts and reboots (QEMU resets the machine: SeaBIOS, iPXE, DHCP and
+// sanboot run again); on the next boot it reports what it finds, and the lab's
+// epilogue syncs and powers off.
 const guestInit = `
 mac=$(cat /sys/firmware/ibft/ethernet0/mac 2>/dev/null)
 echo "SANBOOT-IBFT mac=$mac target=$(cat /sys/firmware/ibft/target0/target-name 2>/dev/null)"
@@ -57,6 +58,10 @@ else
 	echo "written by $mac" > "/mnt/$name"
 	sync
 	echo "SANBOOT-FIRST mac=$mac files=$(ls /mnt | grep '\.txt$' | tr '\n' ',')"
+	umount /mnt
+	sync
+	echo "SANBOOT-REBOOT"
+	reboot -f
 fi
 umount /mnt 2>/dev/null
 `
@@ -155,11 +160,13 @@ func startSanboot(t *testing.T, h *lab.Host, args ...string) *lab.Process {
 }
 
 // bootRound boots every machine at once (BIOS, e1000 with QEMU's iPXE ROM) and
-// returns the marker line each one printed.
-func bootRound(t *testing.T, n *lab.Net, round string, macs []net.HardwareAddr, marker string) []string {
+// returns the marker lines each one printed: the first boot's, then (after the
+// guest's own reboot) the second boot's.
+func bootRound(t *testing.T, n *lab.Net, round string, macs []net.HardwareAddr) [][2]string {
 	t.Helper()
-	re := regexp.MustCompile(`SANBOOT-(FIRST|SECOND|ERROR)[^\r\n]*`)
-	got := make([]string, len(macs))
+	first := regexp.MustCompile(`^SANBOOT-(FIRST|SECOND|ERROR).*`)
+	second := regexp.MustCompile(`^SANBOOT-(SECOND|ERROR).*`)
+	got := make([][2]string, len(macs))
 	var wg sync.WaitGroup
 	errs := make([]error, len(macs))
 	vms := make([]*lab.VM, len(macs))
@@ -168,30 +175,36 @@ func bootRound(t *testing.T, n *lab.Net, round string, macs []net.HardwareAddr, 
 		vms[i] = lab.Boot(t, n.Machine(lab.Machine{
 			Name: fmt.Sprintf("%s-%d", round, i), MemoryMB: 512,
 			NICs: []lab.NIC{{MAC: mac, BootIndex: 1}},
+			// The lab runs QEMU with -no-reboot; this later option makes a
+			// guest reboot reset the machine again (poweroff still ends QEMU).
+			Args: []string{"-action", "reboot=reset"},
 		}))
 	}
 	for i := range macs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 			defer cancel()
-			m, err := vms[i].WaitForLine(ctx, re)
-			if err != nil {
-				errs[i] = err
-				return
+			for j, re := range []*regexp.Regexp{first, second} {
+				m, err := vms[i].WaitForLine(ctx, re)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				got[i][j] = strings.TrimSpace(m[0])
 			}
-			got[i] = strings.TrimSpace(m[0])
 			// Let the guest finish (sync, poweroff) before the next round reuses its disk.
 			_ = vms[i].Wait(ctx)
 		}()
 	}
 	wg.Wait()
 	for i := range macs {
-		require.NoError(t, errs[i], "%s: %s never printed a SANBOOT marker; serial console:\n%s", round, macs[i], tail(vms[i].Output(), 80))
-		require.Contains(t, got[i], marker, "%s: %s; serial console:\n%s", round, macs[i], tail(vms[i].Output(), 80))
+		require.NoError(t, errs[i], "%s: %s never printed its SANBOOT markers; serial console:\n%s", round, macs[i], tail(vms[i].Output(), 80))
+		require.True(t, strings.HasPrefix(got[i][0], "SANBOOT-FIRST") && strings.HasPrefix(got[i][1], "SANBOOT-SECOND"),
+			"%s: %s printed %q; serial console:\n%s", round, macs[i], got[i], tail(vms[i].Output(), 80))
 	}
-	t.Logf("%s: %d machines power-on to marker in %v", round, len(macs), time.Since(start).Round(100*time.Millisecond))
+	t.Logf("%s: %d machines power-on to second boot's marker in %v", round, len(macs), time.Since(start).Round(100*time.Millisecond))
 	return got
 }
 
@@ -206,9 +219,10 @@ func tail(s string, n int) string {
 // TestFleetBoot is the issue's end-to-end test: three BIOS machines boot one
 // base image over iSCSI at once (DHCP → iPXE → per-MAC script → sanboot with
 // CHAP → SYSLINUX from the iSCSI disk → Debian kernel → iscsistart from the iBFT
-// → mount), each writes a file naming its MAC into its own overlay; booted again,
-// each sees its own file and no one else's. The base stays byte-identical. Then
-// `reset` of one machine gives it the base again.
+// → mount), each writes a file naming its MAC into its own overlay and reboots
+// (the whole chain again, in the same QEMU), then sees its own file and no one
+// else's. The base stays byte-identical. Then `reset` of one machine gives it
+// the base again.
 func TestFleetBoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots QEMU machines")
@@ -231,14 +245,12 @@ func TestFleetBoot(t *testing.T) {
 		{0x52, 0x54, 0x00, 0x5b, 0x00, 0x02},
 		{0x52, 0x54, 0x00, 0x5b, 0x00, 0x03},
 	}
-	first := bootRound(t, n, "first", macs, "SANBOOT-FIRST")
+	got := bootRound(t, n, "fleet", macs)
 	for i, mac := range macs {
-		// A fresh overlay: the machine sees only the file it has just written.
-		assert.Equal(t, fmt.Sprintf("SANBOOT-FIRST mac=%s files=%s.txt,", mac, macName(mac)), first[i])
-	}
-	second := bootRound(t, n, "second", macs, "SANBOOT-SECOND")
-	for i, mac := range macs {
-		assert.Equal(t, fmt.Sprintf("SANBOOT-SECOND mac=%s own=written by %s files=%s.txt,", mac, mac, macName(mac)), second[i])
+		// A fresh overlay: the machine sees only the file it has just written;
+		// after its reboot it finds that file again, and still no other.
+		assert.Equal(t, fmt.Sprintf("SANBOOT-FIRST mac=%s files=%s.txt,", mac, macName(mac)), got[i][0])
+		assert.Equal(t, fmt.Sprintf("SANBOOT-SECOND mac=%s own=written by %s files=%s.txt,", mac, mac, macName(mac)), got[i][1])
 	}
 	out := p.Output()
 	for _, mac := range macs {
@@ -248,7 +260,7 @@ func TestFleetBoot(t *testing.T) {
 	assert.Equal(t, sum, sha256File(t, base), "the base image is never written")
 	for _, mac := range macs {
 		if st, err := os.Stat(filepath.Join(overlays, macName(mac)+".cow")); assert.NoError(t, err) {
-			t.Logf("overlay of %s after two boots: %d KiB (base %d MiB)", mac, st.Size()>>10, 64)
+			t.Logf("overlay of %s after two boots each: %d KiB (base %d MiB)", mac, st.Size()>>10, 64)
 		}
 	}
 
@@ -261,7 +273,7 @@ func TestFleetBoot(t *testing.T) {
 	require.Equal(t, 0, run([]string{"-base", base, "-overlays", overlays, "reset", macs[0].String()}, &so, &se), se.String())
 
 	startSanboot(t, n.Server, args...)
-	again := bootRound(t, n, "after-reset", macs[:1], "SANBOOT-FIRST")
-	assert.Equal(t, fmt.Sprintf("SANBOOT-FIRST mac=%s files=%s.txt,", macs[0], macName(macs[0])), again[0])
+	again := bootRound(t, n, "after-reset", macs[:1])
+	assert.Equal(t, fmt.Sprintf("SANBOOT-FIRST mac=%s files=%s.txt,", macs[0], macName(macs[0])), again[0][0], "reset: the base again")
 	assert.Equal(t, sum, sha256File(t, base))
 }

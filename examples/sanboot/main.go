@@ -6,8 +6,9 @@
 //
 // The base (-base IMG) is opened read-only once and shared; it is never written.
 // Each machine gets DIR/<mac>.cow in -overlays (the MAC lower-case and hyphenated,
-// e.g. 52-54-00-12-34-56.cow), created the first time the machine logs in: a
-// Linux dm-snapshot persistent store (package cow), so `dmsetup` can mount it too.
+// e.g. 52-54-00-12-34-56.cow), created at the machine's first read or write after
+// a successful login (a login that fails CHAP leaves no file): a Linux dm-snapshot
+// persistent store (package cow), so `dmsetup` can map it too.
 //
 //	go run -exec sudo ./examples/sanboot -base debian.img -overlays /srv/overlays
 //	go run -exec sudo ./examples/sanboot -base debian.img -overlays /srv/overlays \
@@ -25,8 +26,8 @@
 // hostile machine on the boot network from reading it.
 //
 // `reset MAC` throws one machine's changes away (its next boot sees the base
-// again). Overlays stay open (and locked) while the server runs, so reset refuses
-// with "in use" until the server is stopped.
+// again). Once opened, overlays stay open (and locked) while the server runs, so
+// reset refuses with "in use" until the server is stopped.
 //
 // The base image is any BIOS-bootable disk whose system finds its root over
 // iSCSI from the iBFT. TestFleetBoot builds one with host tools only: a 64 MiB
@@ -35,8 +36,8 @@
 // iscsistart and the iscsi_tcp, iscsi_ibft and crc32c_generic modules
 // (iscsi_tcp's connection setup fails with ENOMEM without a crc32c
 // implementation). Three QEMU machines boot it at once through DHCP, iPXE, their
-// scripts and sanboot with CHAP; each writes a file naming its MAC, boots again
-// and finds only its own file; the base's SHA-256 is unchanged.
+// scripts and sanboot with CHAP; each writes a file naming its MAC, reboots and
+// finds only its own file; the base's SHA-256 is unchanged.
 //
 // A BIOS iSCSI disk must be at least one 255×63 cylinder (7.8 MiB): iPXE's
 // INT 13h emulation cannot read the boot sector of a smaller one.
