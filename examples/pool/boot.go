@@ -28,6 +28,7 @@ type bootSide struct {
 	boot    string          // text of the first-stage script
 	log     *slog.Logger
 	handler *ipxescript.Handler
+	wait    time.Duration // waiting screen's delay; waitDelay
 }
 
 func newBootSide(store *Store, images *Catalog, base string, log *slog.Logger) (*bootSide, error) {
@@ -39,7 +40,7 @@ func newBootSide(store *Store, images *Catalog, base string, log *slog.Logger) (
 	if err := bs.Err(); err != nil {
 		return nil, fmt.Errorf("-url %q: %w", base, err)
 	}
-	b := &bootSide{store: store, images: images, base: base, again: again, boot: bs.String(), log: log}
+	b := &bootSide{store: store, images: images, base: base, again: again, boot: bs.String(), log: log, wait: waitDelay}
 	b.handler = &ipxescript.Handler{Renderer: b, Logger: log, RetryDelay: 10 * time.Second, MaxRetryDelay: time.Minute}
 	return b, nil
 }
@@ -77,6 +78,9 @@ func (b *bootSide) RenderScript(ctx context.Context, m *ipxescript.Machine) (*ip
 	}
 	if m.IP != nil {
 		sg.IP = m.IP.String()
+	}
+	if sg.UUID == "00000000-0000-0000-0000-000000000000" { // QEMU and some boards: no UUID
+		sg.UUID = ""
 	}
 	cur, _ := b.store.Machine(mac)
 	if cur.Image == "" {

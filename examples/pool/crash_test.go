@@ -18,6 +18,10 @@ import (
 const crashEnv = "POOL_CRASH_WRITER"
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(proxyEnv); addr != "" {
+		guestfwdRelay(addr)
+		return
+	}
 	if path := os.Getenv(crashEnv); path != "" {
 		crashWriter(path)
 		return
