@@ -107,7 +107,7 @@ func TestQEMUBootFollowsAssignment(t *testing.T) {
 		}
 	})
 
-	waitFor(t, 40*time.Second, "the machine to join the pool", func() bool {
+	waitFor(t, 2*time.Minute, "the machine to join the pool", func() bool {
 		m, ok := p.Store.Machine(mac)
 		return ok && m.Stage == StageWaiting
 	})
