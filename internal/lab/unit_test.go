@@ -39,7 +39,7 @@ func TestCacheDir(t *testing.T) {
 
 func TestRequireSkipsWithPackageName(t *testing.T) {
 	reached, missingSkipped := false, false
-	t.Run("missing", func(t *testing.T) {
+	t.Run("expected_skip_missing_tool", func(t *testing.T) {
 		t.Cleanup(func() { missingSkipped = t.Skipped() })
 		lab.Require(t, "sh", "qemu-img-definitely-not-here")
 		reached = true
@@ -50,7 +50,7 @@ func TestRequireSkipsWithPackageName(t *testing.T) {
 	assert.Equal(t, "ovmf", lab.PackageFor(lab.OVMFCode))
 
 	skipped := false
-	t.Run("absent-file", func(t *testing.T) {
+	t.Run("expected_skip_absent_file", func(t *testing.T) {
 		t.Cleanup(func() { skipped = t.Skipped() })
 		lab.Require(t, "/nonexistent/file")
 	})
