@@ -169,36 +169,7 @@ func (l *bootServer) httpHandler() (http.Handler, error) {
 			http.Error(w, "no -dir configured: this server has only /boot.ipxe and /ipxe/", http.StatusNotFound)
 		})
 	}
-	return logRequests(l.log, mux), nil
-}
-
-// statusWriter records the status and size of an HTTP answer for the log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
-	return n, err
-}
-
-// logRequests writes one line per HTTP request: the script, then every kernel and
-// initrd a machine fetches, with bytes and time.
-func logRequests(log *slog.Logger, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		h.ServeHTTP(sw, r)
-		log.Info("http", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
-			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start).Round(time.Millisecond))
-	})
+	return netconf.LogHTTP(l.log, mux), nil
 }
 
 // asRoot is how the README runs this server with the privileges it needs.

@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/netbootkit/netboot/internal/netconf"
 	"github.com/netbootkit/netboot/iscsi"
 )
 
@@ -125,7 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		if c.Range == "" {
 			return nil, errors.New("-dhcp lab needs -range FIRST-LAST")
 		}
-		if _, _, err := parseRange(c.Range); err != nil {
+		if _, _, err := netconf.ParseRange(c.Range); err != nil {
 			return nil, err
 		}
 	default:
@@ -139,73 +138,12 @@ func (c *config) overlayPath(mac net.HardwareAddr) string {
 	return filepath.Join(c.Overlays, macName(mac)+".cow")
 }
 
-// parseRange reads FIRST-LAST into two IPv4 addresses in order.
-func parseRange(s string) (first, last netip.Addr, err error) {
-	a, b, ok := strings.Cut(s, "-")
-	if !ok {
-		return first, last, fmt.Errorf("-range %q: want FIRST-LAST", s)
-	}
-	if first, err = netip.ParseAddr(strings.TrimSpace(a)); err != nil || !first.Is4() {
-		return first, last, fmt.Errorf("-range %q: first address is not IPv4", s)
-	}
-	if last, err = netip.ParseAddr(strings.TrimSpace(b)); err != nil || !last.Is4() {
-		return first, last, fmt.Errorf("-range %q: last address is not IPv4", s)
-	}
-	if last.Less(first) {
-		return first, last, fmt.Errorf("-range %q: last address is before the first", s)
-	}
-	return first, last, nil
-}
-
-// defaultRouteIface reads /proc/net/route for the interface of the IPv4 default route.
-func defaultRouteIface(procRoute io.Reader) (string, error) {
-	sc := bufio.NewScanner(procRoute)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 8 && f[1] == "00000000" && f[7] == "00000000" {
-			return f[0], nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", err
-	}
-	return "", errors.New("no IPv4 default route; name the boot interface with -iface")
-}
-
 // resolveNetwork fills in Iface and Addr from the machine when the flags left them empty.
 func (c *config) resolveNetwork() (*net.Interface, netip.Addr, error) {
-	if c.Iface == "" {
-		f, err := os.Open("/proc/net/route")
-		if err != nil {
-			return nil, netip.Addr{}, fmt.Errorf("finding the default route: %w", err)
-		}
-		name, err := defaultRouteIface(f)
-		f.Close()
-		if err != nil {
-			return nil, netip.Addr{}, err
-		}
-		c.Iface = name
-	}
-	ifc, err := net.InterfaceByName(c.Iface)
+	ifc, addr, err := netconf.Resolve(c.Iface, c.Addr)
 	if err != nil {
-		return nil, netip.Addr{}, fmt.Errorf("interface %q: %w (list them with `ip link`)", c.Iface, err)
+		return nil, netip.Addr{}, err
 	}
-	if c.Addr != "" {
-		a, err := netip.ParseAddr(c.Addr)
-		if err != nil || !a.Is4() {
-			return nil, netip.Addr{}, fmt.Errorf("-addr %q is not an IPv4 address", c.Addr)
-		}
-		return ifc, a, nil
-	}
-	addrs, err := ifc.Addrs()
-	if err != nil {
-		return nil, netip.Addr{}, fmt.Errorf("addresses of %s: %w", c.Iface, err)
-	}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
-			c.Addr = p.Addr().String()
-			return ifc, p.Addr(), nil
-		}
-	}
-	return nil, netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address; give one with -addr", c.Iface)
+	c.Iface, c.Addr = ifc.Name, addr.String()
+	return ifc, addr, nil
 }

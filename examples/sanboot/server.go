@@ -14,11 +14,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/netbootkit/netboot/cow"
 	"github.com/netbootkit/netboot/dhcpboot"
+	"github.com/netbootkit/netboot/internal/netconf"
 	"github.com/netbootkit/netboot/ipxescript"
 	"github.com/netbootkit/netboot/iscsi"
 	"github.com/netbootkit/netboot/tftpserve"
@@ -188,47 +188,11 @@ func (s *server) httpHandler() (http.Handler, error) {
 	if s.dir != nil {
 		mux.Handle("/", http.FileServer(http.FS(s.dir)))
 	}
-	return logRequests(s.log, mux), nil
+	return netconf.LogHTTP(s.log, mux), nil
 }
 
-// statusWriter records the status and size of an HTTP answer for the log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
-	return n, err
-}
-
-// logRequests writes one line per HTTP request.
-func logRequests(log *slog.Logger, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		h.ServeHTTP(sw, r)
-		log.Info("http", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
-			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start).Round(time.Millisecond))
-	})
-}
-
-// bindError explains the usual reasons a port cannot be bound.
-func bindError(what, addr string, err error) error {
-	if errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission) {
-		return fmt.Errorf("%s on %s: %w: ports below 1024 need root or CAP_NET_BIND_SERVICE", what, addr, err)
-	}
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("%s on %s: %w: another server holds the port", what, addr, err)
-	}
-	return fmt.Errorf("%s on %s: %w", what, addr, err)
-}
+// asRoot is how the server is run with the privileges it needs.
+const asRoot = "go run -exec sudo ./examples/sanboot -base IMG -overlays DIR"
 
 // iscsiServer is the target: every machine's disk through fleet.lookup.
 func (s *server) iscsiServer() *iscsi.Server {
@@ -248,18 +212,18 @@ func (s *server) run(ctx context.Context) error {
 	}
 	il, err := net.Listen("tcp", s.cfg.ISCSI)
 	if err != nil {
-		return bindError("iSCSI", s.cfg.ISCSI, err)
+		return netconf.BindError("iSCSI", s.cfg.ISCSI, asRoot, err)
 	}
 	hl, err := net.Listen("tcp", s.cfg.HTTP)
 	if err != nil {
 		il.Close()
-		return bindError("HTTP", s.cfg.HTTP, err)
+		return netconf.BindError("HTTP", s.cfg.HTTP, asRoot, err)
 	}
 	tc, err := tftpserve.ListenPacket("udp4", s.cfg.TFTP)
 	if err != nil {
 		il.Close()
 		hl.Close()
-		return bindError("TFTP", s.cfg.TFTP, err)
+		return netconf.BindError("TFTP", s.cfg.TFTP, asRoot, err)
 	}
 	httpSrv := &http.Server{Handler: hh, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	tftpSrv := &tftpserve.Server{Handler: s.tftpHandler(), Logger: s.log}
@@ -289,12 +253,12 @@ func (s *server) run(ctx context.Context) error {
 		servers = append(servers, p)
 		start("proxyDHCP", func() error { return p.ListenAndServe() })
 	case "lab":
-		first, last, err := parseRange(s.cfg.Range)
+		first, last, err := netconf.ParseRange(s.cfg.Range)
 		if err != nil {
 			return err
 		}
 		d := &dhcpboot.Server{
-			Interface: s.ifc.Name, Addr: s.addr, Subnet: s.subnet(),
+			Interface: s.ifc.Name, Addr: s.addr, Subnet: netconf.Subnet(s.ifc, s.addr),
 			RangeStart: first, RangeEnd: last, Policy: s.policy(), Logger: s.log,
 			LeaseFile: s.cfg.Leases,
 		}
@@ -322,17 +286,4 @@ func (s *server) run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return runErr
-}
-
-// subnet is the interface's IPv4 network that holds the advertised address.
-func (s *server) subnet() netip.Prefix {
-	if s.ifc != nil {
-		addrs, _ := s.ifc.Addrs()
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Contains(s.addr) {
-				return p.Masked()
-			}
-		}
-	}
-	return netip.PrefixFrom(s.addr, 24).Masked()
 }

@@ -1,7 +1,7 @@
-// Package netconf holds the host-network plumbing every reference server under
-// examples/ needs and none of the protocol packages should carry: finding the boot
-// interface and the address to advertise, reading an address range flag, and
-// explaining why a privileged port could not be bound.
+// Package netconf holds the plumbing every reference server under examples/ needs
+// and none of the protocol packages should carry: finding the boot interface and the
+// address to advertise, reading an address range flag, explaining why a privileged
+// port could not be bound, and logging HTTP requests.
 package netconf
 
 import (
@@ -9,11 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // DefaultRouteIface reads a /proc/net/route table and returns the interface of the
@@ -114,4 +117,35 @@ func BindError(what, addr, cmd string, err error) error {
 		return fmt.Errorf("%s on %s: %w: another server holds the port (stop it, or choose another address)", what, addr, err)
 	}
 	return fmt.Errorf("%s on %s: %w", what, addr, err)
+}
+
+// statusWriter records the status and size of an HTTP answer for LogHTTP.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// LogHTTP wraps h so that every request leaves one Info line in log: remote
+// address, method, path, status, bytes sent and duration (the script a machine got,
+// then each kernel and initrd it fetched).
+func LogHTTP(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		log.Info("http", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start).Round(time.Millisecond))
+	})
 }

@@ -2,6 +2,10 @@ package netconf
 
 import (
 	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -61,4 +65,21 @@ func TestBindError(t *testing.T) {
 	assert.ErrorContains(t, err, "another server holds the port")
 	other := errors.New("boom")
 	assert.ErrorIs(t, BindError("HTTP", ":80", "sudo x", other), other)
+}
+
+func TestLogHTTP(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	h := LogHTTP(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "kernel bytes")
+	}))
+	for _, p := range []string{"/vmlinuz", "/missing"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", p, nil))
+	}
+	assert.Contains(t, buf.String(), "path=/vmlinuz status=200 bytes=12")
+	assert.Contains(t, buf.String(), "path=/missing status=404")
 }
