@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/netbootkit/netboot/dhcpboot"
@@ -203,61 +201,35 @@ func (l *bootServer) run(ctx context.Context) error {
 		Logger:  l.log,
 	}
 
-	type server interface{ Shutdown(context.Context) error }
-	servers := []server{httpSrv, tftpSrv}
-	errc := make(chan error, 3)
-	var wg sync.WaitGroup
-	start := func(name string, serve func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) &&
-				!errors.Is(err, dhcpboot.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	start("HTTP", func() error { return httpSrv.Serve(hl) })
-	start("TFTP", func() error { return tftpSrv.Serve(tc) })
+	var g netconf.Group
+	g.Go("HTTP", httpSrv, func() error { return httpSrv.Serve(hl) })
+	g.Go("TFTP", tftpSrv, func() error { return tftpSrv.Serve(tc) })
 
 	switch l.cfg.DHCPMode {
 	case "proxy":
 		p := &dhcpboot.ProxyServer{Interface: l.ifc.Name, Addr: l.addr, Policy: pol, Logger: l.log}
-		servers = append(servers, p)
-		start("proxyDHCP", func() error { return dhcpErr(l.ifc.Name, p.ListenAndServe()) })
+		g.Go("proxyDHCP", p, func() error { return dhcpErr(l.ifc.Name, p.ListenAndServe()) })
 	case "lab":
 		first, last, err := netconf.ParseRange(l.cfg.Range)
-		if err != nil {
-			return err
-		}
 		s := &dhcpboot.Server{
 			Interface: l.ifc.Name, Addr: l.addr, Subnet: netconf.Subnet(l.ifc, l.addr),
 			RangeStart: first, RangeEnd: last, Policy: pol, Logger: l.log,
 			LeaseFile: l.cfg.Leases,
 		}
-		if !s.Subnet.Contains(first) || !s.Subnet.Contains(last) {
-			return fmt.Errorf("-range %s is outside %s's subnet %s", l.cfg.Range, l.ifc.Name, s.Subnet)
+		switch {
+		case err != nil:
+			g.Fail(err)
+		case !s.Subnet.Contains(first) || !s.Subnet.Contains(last):
+			g.Fail(fmt.Errorf("-range %s is outside %s's subnet %s", l.cfg.Range, l.ifc.Name, s.Subnet))
+		default:
+			g.Go("DHCP", s, func() error { return dhcpErr(l.ifc.Name, s.ListenAndServe()) })
 		}
-		servers = append(servers, s)
-		start("DHCP", func() error { return dhcpErr(l.ifc.Name, s.ListenAndServe()) })
 	}
 
 	l.log.Info("serving", "iface", l.ifc.Name, "addr", l.addr.String(), "dhcp", l.cfg.DHCPMode,
 		"http", l.cfg.HTTP, "tftp", l.cfg.TFTP, "dir", l.cfg.Dir, "ipxe", l.cfg.IPXEDir,
 		"script", l.httpURL+"/boot.ipxe")
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, s := range servers {
-		s.Shutdown(sctx)
-	}
-	wg.Wait()
-	return runErr
+	return g.Wait(ctx, 5*time.Second)
 }
 
 // dhcpErr adds the likely cause to a DHCP bind failure.

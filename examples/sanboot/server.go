@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/netbootkit/netboot/cow"
@@ -229,61 +227,42 @@ func (s *server) run(ctx context.Context) error {
 	tftpSrv := &tftpserve.Server{Handler: s.tftpHandler(), Logger: s.log}
 	iscsiSrv := s.iscsiServer()
 
-	type stopper interface{ Shutdown(context.Context) error }
-	servers := []stopper{httpSrv, tftpSrv, iscsiSrv}
-	errc := make(chan error, 4)
-	var wg sync.WaitGroup
-	start := func(name string, serve func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) &&
-				!errors.Is(err, dhcpboot.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	start("iSCSI", func() error { return iscsiSrv.Serve(il) })
-	start("HTTP", func() error { return httpSrv.Serve(hl) })
-	start("TFTP", func() error { return tftpSrv.Serve(tc) })
+	var g netconf.Group
+	g.Go("iSCSI", iscsiSrv, func() error { return iscsiSrv.Serve(il) })
+	g.Go("HTTP", httpSrv, func() error { return httpSrv.Serve(hl) })
+	g.Go("TFTP", tftpSrv, func() error { return tftpSrv.Serve(tc) })
 
 	switch s.cfg.DHCPMode {
 	case "proxy":
 		p := &dhcpboot.ProxyServer{Interface: s.ifc.Name, Addr: s.addr, Policy: s.policy(), Logger: s.log}
-		servers = append(servers, p)
-		start("proxyDHCP", func() error { return p.ListenAndServe() })
+		g.Go("proxyDHCP", p, func() error { return dhcpErr(s.ifc.Name, p.ListenAndServe()) })
 	case "lab":
 		first, last, err := netconf.ParseRange(s.cfg.Range)
-		if err != nil {
-			return err
-		}
 		d := &dhcpboot.Server{
 			Interface: s.ifc.Name, Addr: s.addr, Subnet: netconf.Subnet(s.ifc, s.addr),
 			RangeStart: first, RangeEnd: last, Policy: s.policy(), Logger: s.log,
 			LeaseFile: s.cfg.Leases,
 		}
-		if !d.Subnet.Contains(first) || !d.Subnet.Contains(last) {
-			errc <- fmt.Errorf("-range %s is outside %s's subnet %s", s.cfg.Range, s.ifc.Name, d.Subnet)
-			break
+		switch {
+		case err != nil:
+			g.Fail(err)
+		case !d.Subnet.Contains(first) || !d.Subnet.Contains(last):
+			g.Fail(fmt.Errorf("-range %s is outside %s's subnet %s", s.cfg.Range, s.ifc.Name, d.Subnet))
+		default:
+			g.Go("DHCP", d, func() error { return dhcpErr(s.ifc.Name, d.ListenAndServe()) })
 		}
-		servers = append(servers, d)
-		start("DHCP", func() error { return d.ListenAndServe() })
 	}
 
 	s.log.Info("serving", "iface", s.ifc.Name, "addr", s.addr.String(), "dhcp", s.cfg.DHCPMode,
 		"http", s.cfg.HTTP, "tftp", s.cfg.TFTP, "iscsi", s.cfg.ISCSI, "base", s.cfg.Base,
 		"overlays", s.cfg.Overlays, "chap", s.cfg.CHAP != nil, "script", s.httpURL+"/boot.ipxe")
+	return g.Wait(ctx, 5*time.Second)
+}
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
+// dhcpErr adds the likely cause to a DHCP bind failure.
+func dhcpErr(iface string, err error) error {
+	if err == nil {
+		return nil
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, srv := range servers {
-		srv.Shutdown(sctx)
-	}
-	wg.Wait()
-	return runErr
+	return netconf.BindError("DHCP", iface, asRoot, err)
 }
