@@ -14,11 +14,11 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/netbootkit/netboot/dhcpboot"
+	"github.com/netbootkit/netboot/internal/netconf"
 	"github.com/netbootkit/netboot/tftpserve"
 )
 
@@ -235,10 +235,9 @@ func run(args []string, stderr io.Writer) int {
 // serve runs HTTP, and with -dhcp proxy also proxyDHCP and TFTP, until ctx ends
 // or one fails.
 func (p *Pool) serve(ctx context.Context, c *config) error {
-	type server interface{ Shutdown(context.Context) error }
 	hl, err := net.Listen("tcp", c.HTTP)
 	if err != nil {
-		return fmt.Errorf("HTTP %s: %w", c.HTTP, err)
+		return netconf.BindError("HTTP", c.HTTP, asRoot, err)
 	}
 	h := p.Handler()
 	if c.DHCP == "proxy" {
@@ -251,26 +250,13 @@ func (p *Pool) serve(ctx context.Context, c *config) error {
 		h = mux
 	}
 	httpSrv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
-	servers := []server{httpSrv}
-	errc := make(chan error, 3)
-	var wg sync.WaitGroup
-	start := func(name string, serve func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) &&
-				!errors.Is(err, dhcpboot.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	start("HTTP", func() error { return httpSrv.Serve(hl) })
+	var g netconf.Group
 	if c.DHCP == "proxy" {
 		addr := netip.MustParseAddr(c.Addr)
 		tc, err := tftpserve.ListenPacket("udp4", c.TFTP)
 		if err != nil {
 			hl.Close()
-			return fmt.Errorf("TFTP %s: %w", c.TFTP, err)
+			return netconf.BindError("TFTP", c.TFTP, asRoot, err)
 		}
 		mux := tftpserve.NewServeMux()
 		files := tftpserve.FileServer(os.DirFS(c.IPXEDir))
@@ -279,22 +265,19 @@ func (p *Pool) serve(ctx context.Context, c *config) error {
 		}
 		tftpSrv := &tftpserve.Server{Handler: mux, Logger: p.log}
 		proxy := &dhcpboot.ProxyServer{Interface: c.Iface, Addr: addr, Policy: p.DHCPPolicy(addr), Logger: p.log}
-		servers = append(servers, tftpSrv, proxy)
-		start("TFTP", func() error { return tftpSrv.Serve(tc) })
-		start("proxyDHCP", proxy.ListenAndServe)
+		g.Go("TFTP", tftpSrv, func() error { return tftpSrv.Serve(tc) })
+		g.Go("proxyDHCP", proxy, func() error {
+			if err := proxy.ListenAndServe(); err != nil {
+				return netconf.BindError("DHCP", c.Iface, asRoot, err)
+			}
+			return nil
+		})
 	}
+	g.Go("HTTP", httpSrv, func() error { return httpSrv.Serve(hl) })
 	p.log.Info("serving", "url", c.URL, "http", c.HTTP, "dhcp", c.DHCP, "state", c.State, "images", c.Images,
 		"bootstrap", c.URL+"/bootstrap.ipxe", "admin", c.URL+"/admin/")
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, s := range servers {
-		s.Shutdown(sctx)
-	}
-	wg.Wait()
-	return runErr
+	return g.Wait(ctx, 5*time.Second)
 }
+
+// asRoot is how the pool runs with the privileges -dhcp proxy needs.
+const asRoot = "go run -exec sudo . -dhcp proxy …, from examples/pool"
