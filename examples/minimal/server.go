@@ -4,23 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/netbootkit/netboot/dhcpboot"
+	"github.com/netbootkit/netboot/internal/bootfiles"
 	"github.com/netbootkit/netboot/internal/netconf"
 	"github.com/netbootkit/netboot/ipxescript"
 	"github.com/netbootkit/netboot/tftpserve"
 )
-
-// nbps are the iPXE binaries the Chainload policy hands out, looked for in -ipxe.
-var nbps = []string{"undionly.kpxe", "ipxe.efi", "snponly.efi"}
 
 // bootServer is one running minimal server: DHCP (proxy, lab or none), TFTP and HTTP.
 type bootServer struct {
@@ -29,12 +25,8 @@ type bootServer struct {
 	addr netip.Addr // advertised address
 	ifc  *net.Interface
 
-	dir  fs.FS    // -dir, or nil
-	root *os.Root // owner of dir
-	// ipxe is -ipxe through os.DirFS, not os.Root: Debian's /usr/lib/ipxe/ipxe.efi is a
-	// symbolic link to /boot/ipxe.efi, which an os.Root would refuse. The directory is
-	// the admin's, and only the fixed names in nbps are served from it.
-	ipxe fs.FS
+	root *os.Root // owner of site.Dir
+	site bootfiles.Site
 
 	httpURL string // "http://addr[:port]"
 }
@@ -43,21 +35,15 @@ type bootServer struct {
 // mistake is reported before anything listens.
 func newLab(cfg *config, log *slog.Logger, ifc *net.Interface, addr netip.Addr) (*bootServer, error) {
 	l := &bootServer{cfg: cfg, log: log, ifc: ifc, addr: addr}
-	var err error
-	if l.dir, l.root, err = openDir(cfg.Dir); err != nil {
+	dir, root, err := openDir(cfg.Dir)
+	if err != nil {
 		return nil, err
 	}
-	l.ipxe = os.DirFS(cfg.IPXEDir)
-	found := 0
-	for _, n := range nbps {
-		if _, err := fs.Stat(l.ipxe, n); err == nil {
-			found++
-		} else {
-			log.Warn("iPXE binary missing: clients that need it will fail", "file", filepath.Join(cfg.IPXEDir, n))
-		}
-	}
-	if found == 0 {
-		return nil, fmt.Errorf("-ipxe %s holds none of %v (install Debian's ipxe package)", cfg.IPXEDir, nbps)
+	l.root = root
+	// -ipxe through os.DirFS: Debian's ipxe.efi links out of the directory.
+	ipxe := os.DirFS(cfg.IPXEDir)
+	if err := bootfiles.CheckIPXE(ipxe, cfg.IPXEDir, log); err != nil {
+		return nil, err
 	}
 	_, port, err := net.SplitHostPort(cfg.HTTP)
 	if err != nil {
@@ -66,6 +52,14 @@ func newLab(cfg *config, log *slog.Logger, ifc *net.Interface, addr netip.Addr) 
 	l.httpURL = "http://" + addr.String()
 	if port != "80" {
 		l.httpURL = "http://" + net.JoinHostPort(addr.String(), port)
+	}
+	again, err := ipxescript.IdentityURL(l.httpURL + "/boot.ipxe")
+	if err != nil {
+		return nil, err
+	}
+	l.site = bootfiles.Site{
+		IPXE: ipxe, Dir: dir, URL: l.httpURL, Log: log,
+		Scripts: &scripts{files: &ipxescript.FSRenderer{FS: dir, Logger: log}, log: log, server: l.httpURL, again: again},
 	}
 	return l, nil
 }
@@ -98,7 +92,7 @@ func (l *bootServer) chainload() *dhcpboot.Chainload {
 	return &dhcpboot.Chainload{
 		TFTPServer: l.addr,
 		HTTPBase:   l.httpURL + "/ipxe/",
-		Script:     l.httpURL + "/bootstrap.ipxe",
+		Script:     l.site.BootstrapURL(),
 		Logger:     l.log,
 	}
 }
@@ -121,55 +115,6 @@ func (l *bootServer) printConfig(w io.Writer, format string) error {
 	return dhcpboot.WriteConfig(w, l.chainload(), o)
 }
 
-// tftpHandler serves the iPXE binaries under their own names and everything else from -dir.
-func (l *bootServer) tftpHandler() tftpserve.Handler {
-	mux := tftpserve.NewServeMux()
-	ipxeFiles := tftpserve.FileServer(l.ipxe)
-	for _, n := range nbps {
-		mux.Handle(n, ipxeFiles)
-	}
-	if l.dir != nil {
-		mux.Handle("/", tftpserve.FileServer(l.dir))
-	}
-	return mux
-}
-
-// httpHandler serves /boot.ipxe (the per-machine script), /ipxe/ (the iPXE binaries,
-// for UEFI HTTP Boot) and the files of -dir (kernels, initrds, images).
-func (l *bootServer) httpHandler() (http.Handler, error) {
-	again, err := ipxescript.IdentityURL(l.httpURL + "/boot.ipxe")
-	if err != nil {
-		return nil, err
-	}
-	boot := ipxescript.Bootstrap{URL: l.httpURL + "/boot.ipxe"}.Script()
-	if err := boot.Err(); err != nil {
-		return nil, err
-	}
-	bootText := boot.String()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/bootstrap.ipxe", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		io.WriteString(w, bootText)
-	})
-	mux.Handle("/boot.ipxe", &ipxescript.Handler{
-		Renderer: &scripts{files: &ipxescript.FSRenderer{FS: l.dir, Logger: l.log}, log: l.log, server: l.httpURL, again: again},
-		Logger:   l.log,
-	})
-	ipxeFiles := http.FileServer(http.FS(l.ipxe))
-	for _, n := range nbps {
-		mux.Handle("/ipxe/"+n, http.StripPrefix("/ipxe/", ipxeFiles))
-	}
-	if l.dir != nil {
-		mux.Handle("/", http.FileServer(http.FS(l.dir)))
-	} else {
-		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "no -dir configured: this server has only /boot.ipxe and /ipxe/", http.StatusNotFound)
-		})
-	}
-	return netconf.LogHTTP(l.log, mux), nil
-}
-
 // asRoot is how the README runs this server with the privileges it needs.
 const asRoot = "go run -exec sudo ./examples/minimal"
 
@@ -180,7 +125,7 @@ func (l *bootServer) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hh, err := l.httpHandler()
+	hh, err := l.site.HTTP()
 	if err != nil {
 		return err
 	}
@@ -197,7 +142,7 @@ func (l *bootServer) run(ctx context.Context) error {
 		return netconf.BindError("TFTP", l.cfg.TFTP, asRoot, err)
 	}
 	tftpSrv := &tftpserve.Server{
-		Handler: l.tftpHandler(), // logs one line per transfer and per refusal
+		Handler: l.site.TFTP(), // logs one line per transfer and per refusal
 		Logger:  l.log,
 	}
 

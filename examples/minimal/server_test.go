@@ -30,7 +30,7 @@ func newTestServer(t *testing.T, files map[string]string) http.Handler {
 	l, err := newLab(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, netip.MustParseAddr("192.0.2.1"))
 	require.NoError(t, err)
 	t.Cleanup(l.Close)
-	h, err := l.httpHandler()
+	h, err := l.site.HTTP()
 	require.NoError(t, err)
 	return h
 }

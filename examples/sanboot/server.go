@@ -3,27 +3,23 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/netbootkit/netboot/cow"
 	"github.com/netbootkit/netboot/dhcpboot"
+	"github.com/netbootkit/netboot/internal/bootfiles"
 	"github.com/netbootkit/netboot/internal/netconf"
 	"github.com/netbootkit/netboot/ipxescript"
 	"github.com/netbootkit/netboot/iscsi"
 	"github.com/netbootkit/netboot/tftpserve"
 )
-
-// nbps are the iPXE binaries the Chainload policy hands out, looked for in -ipxe.
-var nbps = []string{"undionly.kpxe", "ipxe.efi", "snponly.efi"}
 
 // server is one running sanboot server: DHCP (proxy, lab or none), TFTP, HTTP and iSCSI.
 type server struct {
@@ -32,9 +28,8 @@ type server struct {
 	addr netip.Addr // advertised address
 	ifc  *net.Interface
 
-	dir  fs.FS    // -dir, or nil
-	root *os.Root // owner of dir
-	ipxe fs.FS    // -ipxe (os.DirFS: Debian's ipxe.efi is a symlink out of the directory)
+	root *os.Root // owner of site.Dir
+	site bootfiles.Site
 
 	base      *cow.Base
 	fleet     *fleet
@@ -46,25 +41,19 @@ type server struct {
 // that a mistake is reported before anything listens.
 func newServer(cfg *config, log *slog.Logger, ifc *net.Interface, addr netip.Addr) (*server, error) {
 	s := &server{cfg: cfg, log: log, ifc: ifc, addr: addr}
+	var dir fs.FS
 	if cfg.Dir != "" {
 		r, err := os.OpenRoot(cfg.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("-dir: %w", err)
 		}
-		s.root, s.dir = r, r.FS()
+		s.root, dir = r, r.FS()
 	}
-	s.ipxe = os.DirFS(cfg.IPXEDir)
-	found := 0
-	for _, n := range nbps {
-		if _, err := fs.Stat(s.ipxe, n); err == nil {
-			found++
-		} else {
-			log.Warn("iPXE binary missing: clients that need it will fail", "file", filepath.Join(cfg.IPXEDir, n))
-		}
-	}
-	if found == 0 {
+	// -ipxe through os.DirFS: Debian's ipxe.efi links out of the directory.
+	ipxe := os.DirFS(cfg.IPXEDir)
+	if err := bootfiles.CheckIPXE(ipxe, cfg.IPXEDir, log); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("-ipxe %s holds none of %v (install Debian's ipxe package)", cfg.IPXEDir, nbps)
+		return nil, err
 	}
 	_, port, err := net.SplitHostPort(cfg.HTTP)
 	if err != nil {
@@ -100,6 +89,7 @@ func newServer(cfg *config, log *slog.Logger, ifc *net.Interface, addr netip.Add
 		log.Warn("base image is smaller than one 255x63 cylinder (7.8 MiB): BIOS machines cannot boot it", "size", s.base.Size())
 	}
 	s.fleet = newFleet(cfg, s.base, log)
+	s.site = bootfiles.Site{IPXE: ipxe, Dir: dir, URL: s.httpURL, Scripts: renderer{s}, Log: log}
 	return s, nil
 }
 
@@ -125,7 +115,7 @@ func (s *server) chainload() *dhcpboot.Chainload {
 	return &dhcpboot.Chainload{
 		TFTPServer: s.addr,
 		HTTPBase:   s.httpURL + "/ipxe/",
-		Script:     s.httpURL + "/bootstrap.ipxe",
+		Script:     s.site.BootstrapURL(),
 		Logger:     s.log,
 	}
 }
@@ -142,19 +132,6 @@ func (s *server) policy() dhcpboot.Policy {
 	})
 }
 
-// tftpHandler serves the iPXE binaries under their own names and everything else from -dir.
-func (s *server) tftpHandler() tftpserve.Handler {
-	mux := tftpserve.NewServeMux()
-	ipxeFiles := tftpserve.FileServer(s.ipxe)
-	for _, n := range nbps {
-		mux.Handle(n, ipxeFiles)
-	}
-	if s.dir != nil {
-		mux.Handle("/", tftpserve.FileServer(s.dir))
-	}
-	return mux
-}
-
 // renderer gives every machine its sanboot script.
 type renderer struct{ s *server }
 
@@ -162,31 +139,6 @@ type renderer struct{ s *server }
 func (r renderer) RenderScript(_ context.Context, m *ipxescript.Machine) (*ipxescript.Script, error) {
 	r.s.log.Info("script", "mac", m.MAC.String(), "target", targetName(m.MAC), "remote", m.RemoteAddr)
 	return machineScript(m.MAC, r.s.addr.String(), r.s.iscsiPort, r.s.cfg.CHAP), nil
-}
-
-// httpHandler serves /bootstrap.ipxe, /boot.ipxe (each machine's sanboot script),
-// /ipxe/ (the iPXE binaries, for UEFI HTTP Boot) and the files of -dir.
-func (s *server) httpHandler() (http.Handler, error) {
-	boot := ipxescript.Bootstrap{URL: s.httpURL + "/boot.ipxe"}.Script()
-	if err := boot.Err(); err != nil {
-		return nil, err
-	}
-	bootText := boot.String()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/bootstrap.ipxe", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		io.WriteString(w, bootText)
-	})
-	mux.Handle("/boot.ipxe", &ipxescript.Handler{Renderer: renderer{s}, Logger: s.log})
-	ipxeFiles := http.FileServer(http.FS(s.ipxe))
-	for _, n := range nbps {
-		mux.Handle("/ipxe/"+n, http.StripPrefix("/ipxe/", ipxeFiles))
-	}
-	if s.dir != nil {
-		mux.Handle("/", http.FileServer(http.FS(s.dir)))
-	}
-	return netconf.LogHTTP(s.log, mux), nil
 }
 
 // asRoot is how the server is run with the privileges it needs.
@@ -204,7 +156,7 @@ func (s *server) iscsiServer() *iscsi.Server {
 // run starts every server and blocks until ctx is done or one of them fails, then
 // shuts the others down.
 func (s *server) run(ctx context.Context) error {
-	hh, err := s.httpHandler()
+	hh, err := s.site.HTTP()
 	if err != nil {
 		return err
 	}
@@ -224,7 +176,7 @@ func (s *server) run(ctx context.Context) error {
 		return netconf.BindError("TFTP", s.cfg.TFTP, asRoot, err)
 	}
 	httpSrv := &http.Server{Handler: hh, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
-	tftpSrv := &tftpserve.Server{Handler: s.tftpHandler(), Logger: s.log}
+	tftpSrv := &tftpserve.Server{Handler: s.site.TFTP(), Logger: s.log}
 	iscsiSrv := s.iscsiServer()
 
 	var g netconf.Group

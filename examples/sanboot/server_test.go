@@ -42,7 +42,7 @@ func TestHTTPScript(t *testing.T) {
 	defer s.Close()
 	_, err = os.Stat(s.cfg.Overlays)
 	require.NoError(t, err, "-overlays is created")
-	h, err := s.httpHandler()
+	h, err := s.site.HTTP()
 	require.NoError(t, err)
 
 	get := func(path string) (int, string) {
