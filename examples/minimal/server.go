@@ -43,7 +43,8 @@ func newLab(cfg *config, log *slog.Logger, ifc *net.Interface, addr netip.Addr) 
 	// -ipxe through os.DirFS: Debian's ipxe.efi links out of the directory.
 	ipxe := os.DirFS(cfg.IPXEDir)
 	if err := bootfiles.CheckIPXE(ipxe, cfg.IPXEDir, log); err != nil {
-		return nil, err
+		// Machines whose NIC ROM is iPXE still boot; PXE ROMs cannot be chainloaded.
+		log.Warn("serving without iPXE binaries: only clients that already run iPXE can boot", "err", err)
 	}
 	_, port, err := net.SplitHostPort(cfg.HTTP)
 	if err != nil {
