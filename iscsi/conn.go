@@ -121,12 +121,17 @@ type conn struct {
 	dg                    Digests
 	loginStatSN           uint32
 
-	out     chan *outPDU
-	ffp     atomic.Bool
-	statSN  uint32        // writer-owned
-	window  atomic.Uint64 // ExpCmdSN<<32 | MaxCmdSN
-	lastRx  atomic.Int64
-	pingTTT atomic.Uint32
+	out chan *outPDU
+	// phaseMu orders the end of login (ffp set) against Shutdown's logout
+	// request, so a connection whose login completes while the server shuts
+	// down gets the request instead of being cut off.
+	phaseMu      sync.Mutex
+	ffp          atomic.Bool
+	logoutWanted bool          // guarded by phaseMu
+	statSN       uint32        // writer-owned
+	window       atomic.Uint64 // ExpCmdSN<<32 | MaxCmdSN
+	lastRx       atomic.Int64
+	pingTTT      atomic.Uint32
 
 	mu         sync.Mutex
 	expCmdSN   uint32
@@ -192,14 +197,22 @@ func (c *conn) serve() {
 		c.srv.log().Debug("iscsi login ended", "remote", c.nc.RemoteAddr().String(), "err", err)
 		return
 	}
-	c.nc.SetDeadline(time.Time{})
 	c.statSN = c.loginStatSN
 	c.out = make(chan *outPDU, 512)
+	c.phaseMu.Lock()
+	if !c.logoutWanted {
+		c.nc.SetDeadline(time.Time{})
+	} // else: requestLogout's deadline stays, the time the initiator has to log out
 	c.ffp.Store(true)
+	logoutWanted := c.logoutWanted
+	c.phaseMu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); c.writer() }()
 	go func() { defer wg.Done(); c.pinger() }()
+	if logoutWanted {
+		c.requestLogout()
+	}
 	err := c.readLoop()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
 		c.srv.log().Warn("iscsi connection error", "initiator", c.initiator, "target", c.targetName, "err", err)
@@ -467,10 +480,16 @@ func (c *conn) pinger() {
 // requestLogout asks the initiator to log out (Async event 1), or closes a
 // connection still in login.
 func (c *conn) requestLogout() {
+	c.phaseMu.Lock()
 	if !c.ffp.Load() {
-		c.close()
+		// Still logging in: give the login logoutGrace to complete (serve then
+		// sends this request), after which the deadline ends the connection.
+		c.logoutWanted = true
+		c.nc.SetDeadline(time.Now().Add(logoutGrace))
+		c.phaseMu.Unlock()
 		return
 	}
+	c.phaseMu.Unlock()
 	p := &outPDU{sn: snConsume}
 	p.hdr[0] = byte(OpAsync)
 	p.hdr[1] = 0x80
@@ -479,6 +498,11 @@ func (c *conn) requestLogout() {
 	binary.BigEndian.PutUint16(p.hdr[42:], 2) // Parameter3: seconds to log out
 	c.send(p)
 }
+
+// logoutGrace is how long Shutdown lets a connection that is still logging in
+// finish its login before the connection is dropped; it is also the time the
+// Async logout request gives an initiator (Parameter3).
+const logoutGrace = 2 * time.Second
 
 // reject sends a Reject PDU carrying the offending header.
 func (c *conn) reject(reason byte, h *BHS) {
