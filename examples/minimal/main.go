@@ -48,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	ifc, addr, err := c.resolveNetwork()
+	ifc, addr, err := c.ResolveNetwork()
 	if err != nil {
 		fmt.Fprintln(stderr, "minimal:", err)
 		return 1

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/netbootkit/netboot/internal/netconf"
 	"github.com/netbootkit/netboot/ipxescript"
 )
 
@@ -26,7 +27,7 @@ func newTestServer(t *testing.T, files map[string]string) http.Handler {
 	}
 	ipxeDir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(ipxeDir, "undionly.kpxe"), []byte("nbp"), 0o644))
-	cfg := &config{Dir: dir, IPXEDir: ipxeDir, HTTP: ":8080", TFTP: ":69", DHCPMode: "off"}
+	cfg := &config{BootFlags: netconf.BootFlags{Dir: dir, IPXEDir: ipxeDir, HTTP: ":8080", TFTP: ":69", DHCPMode: "off"}}
 	l, err := newLab(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, netip.MustParseAddr("192.0.2.1"))
 	require.NoError(t, err)
 	t.Cleanup(l.Close)

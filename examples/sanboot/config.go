@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"path/filepath"
 	"strings"
 
@@ -16,16 +15,7 @@ import (
 
 // config is what the flags say, with defaults resolved against the machine.
 type config struct {
-	Iface    string // boot network interface
-	DHCPMode string // proxy, lab or off
-	Range    string // lab mode's pool, FIRST-LAST
-	Dir      string // extra files served over HTTP and TFTP
-	IPXEDir  string // iPXE binaries
-	Addr     string // address advertised to clients
-	HTTP     string // HTTP listen address
-	TFTP     string // TFTP listen address
-	Leases   string // lab mode's lease file
-	Verbose  bool   // debug logging
+	netconf.BootFlags
 
 	Base     string      // -base: the shared image
 	Overlays string      // -overlays: one overlay file per machine
@@ -57,16 +47,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		fmt.Fprint(stderr, usageText)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.Iface, "iface", "", "boot network interface (default: the interface of the default route)")
-	fs.StringVar(&c.DHCPMode, "dhcp", "proxy", "DHCP mode: proxy (answer PXE clients only, never hand out addresses), lab (hand out addresses from -range), off")
-	fs.StringVar(&c.Range, "range", "", "lab mode's address pool, FIRST-LAST (e.g. 192.168.50.100-192.168.50.200)")
-	fs.StringVar(&c.Dir, "dir", "", "directory of extra files served over HTTP and TFTP")
-	fs.StringVar(&c.IPXEDir, "ipxe", "/usr/lib/ipxe", "directory holding the iPXE binaries (Debian package ipxe)")
-	fs.StringVar(&c.Addr, "addr", "", "IPv4 address advertised to clients (default: the interface's first IPv4 address)")
-	fs.StringVar(&c.HTTP, "http", ":80", "HTTP listen address")
-	fs.StringVar(&c.TFTP, "tftp", ":69", "TFTP listen address")
-	fs.StringVar(&c.Leases, "leases", "", "lab mode's lease file (default: leases in memory only)")
-	fs.BoolVar(&c.Verbose, "v", false, "log debug detail")
+	c.Register(fs, "directory of extra files served over HTTP and TFTP", "lab mode's lease file (default: leases in memory only)")
 	fs.StringVar(&c.Base, "base", "", "the shared disk image every machine boots (opened read-only, never written); required")
 	fs.StringVar(&c.Overlays, "overlays", "", "directory of the machines' overlays, one <mac>.cow file each (created on first boot); required")
 	fs.StringVar(&c.ISCSI, "iscsi", ":3260", "iSCSI listen address")
@@ -118,17 +99,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if _, port, err := net.SplitHostPort(c.ISCSI); err != nil || port == "" {
 		return nil, fmt.Errorf("-iscsi %q: want HOST:PORT or :PORT", c.ISCSI)
 	}
-	switch c.DHCPMode {
-	case "proxy", "off":
-	case "lab":
-		if c.Range == "" {
-			return nil, errors.New("-dhcp lab needs -range FIRST-LAST")
-		}
-		if _, _, err := netconf.ParseRange(c.Range); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("-dhcp %q: want proxy, lab or off", c.DHCPMode)
+	if err := c.Check(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -136,14 +108,4 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 // overlayPath is the overlay file of the machine with this MAC.
 func (c *config) overlayPath(mac net.HardwareAddr) string {
 	return filepath.Join(c.Overlays, macName(mac)+".cow")
-}
-
-// resolveNetwork fills in Iface and Addr from the machine when the flags left them empty.
-func (c *config) resolveNetwork() (*net.Interface, netip.Addr, error) {
-	ifc, addr, err := netconf.Resolve(c.Iface, c.Addr)
-	if err != nil {
-		return nil, netip.Addr{}, err
-	}
-	c.Iface, c.Addr = ifc.Name, addr.String()
-	return ifc, addr, nil
 }

@@ -83,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	ifc, addr, err := c.resolveNetwork()
+	ifc, addr, err := c.ResolveNetwork()
 	if err != nil {
 		fmt.Fprintln(stderr, "sanboot:", err)
 		return 1

@@ -12,13 +12,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/netbootkit/netboot/internal/netconf"
 )
 
 func testServer(t *testing.T, base string) (*server, error) {
 	t.Helper()
 	ipxe := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(ipxe, "undionly.kpxe"), []byte("iPXE"), 0o644))
-	cfg := &config{Base: base, Overlays: filepath.Join(t.TempDir(), "overlays"), ISCSI: ":3261", HTTP: ":8080", IPXEDir: ipxe}
+	cfg := &config{BootFlags: netconf.BootFlags{HTTP: ":8080", IPXEDir: ipxe}, Base: base, Overlays: filepath.Join(t.TempDir(), "overlays"), ISCSI: ":3261"}
 	return newServer(cfg, slog.New(slog.DiscardHandler), nil, netip.MustParseAddr("192.0.2.1"))
 }
 

@@ -2,6 +2,7 @@ package netconf
 
 import (
 	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -82,4 +83,34 @@ func TestLogHTTP(t *testing.T) {
 	}
 	assert.Contains(t, buf.String(), "path=/vmlinuz status=200 bytes=12")
 	assert.Contains(t, buf.String(), "path=/missing status=404")
+}
+
+func TestBootFlags(t *testing.T) {
+	parse := func(args ...string) (*BootFlags, error) {
+		var b BootFlags
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		b.Register(fs, "dir help", "leases help")
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		return &b, b.Check()
+	}
+	b, err := parse()
+	require.NoError(t, err)
+	assert.Equal(t, "proxy", b.DHCPMode, "the default must never hand out addresses")
+	assert.Equal(t, ":80", b.HTTP)
+	assert.Equal(t, ":69", b.TFTP)
+	_, err = parse("-dhcp", "lab")
+	assert.ErrorContains(t, err, "-range")
+	_, err = parse("-dhcp", "lab", "-range", "10.0.0.9-10.0.0.1")
+	assert.ErrorContains(t, err, "before the first")
+	_, err = parse("-dhcp", "server")
+	assert.ErrorContains(t, err, "want proxy, lab or off")
+
+	b = &BootFlags{Iface: "lo"}
+	ifc, addr, err := b.ResolveNetwork()
+	require.NoError(t, err)
+	assert.Equal(t, "lo", ifc.Name)
+	assert.Equal(t, addr.String(), b.Addr)
 }
