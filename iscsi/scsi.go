@@ -136,6 +136,21 @@ func (c *scsiCmd) writeErr(u *logicalUnit, err error) {
 	}
 }
 
+// writable checks a write-type command's block range and the write-protect state,
+// answering CHECK CONDITION (LBA out of range, or write protected, in that order)
+// when the command must not go on.
+func (u *logicalUnit) writable(c *scsiCmd, cdb CDB) bool {
+	if !u.rangeOK(cdb.LBA, uint64(cdb.Length)) {
+		c.check(u, scLBAOutOfRange)
+		return false
+	}
+	if u.writeProtected() {
+		c.check(u, scWriteProtected)
+		return false
+	}
+	return true
+}
+
 func (u *logicalUnit) writeProtected() bool {
 	if u.ro {
 		return true
@@ -317,12 +332,7 @@ func (u *logicalUnit) write(c *scsiCmd, cdb CDB) {
 		c.check(u, scInvalidFieldCDB)
 		return
 	}
-	if !u.rangeOK(cdb.LBA, uint64(cdb.Length)) {
-		c.check(u, scLBAOutOfRange)
-		return
-	}
-	if u.writeProtected() {
-		c.check(u, scWriteProtected)
+	if !u.writable(c, cdb) {
 		return
 	}
 	n := int(cdb.Length) * u.bs
@@ -441,12 +451,7 @@ func (u *logicalUnit) writeSame(c *scsiCmd, cdb CDB) {
 		c.check(u, scInvalidFieldCDB)
 		return
 	}
-	if !u.rangeOK(cdb.LBA, uint64(cdb.Length)) {
-		c.check(u, scLBAOutOfRange)
-		return
-	}
-	if u.writeProtected() {
-		c.check(u, scWriteProtected)
+	if !u.writable(c, cdb) {
 		return
 	}
 	var block []byte
@@ -580,12 +585,7 @@ func (u *logicalUnit) compareAndWrite(c *scsiCmd, cdb CDB) {
 		c.check(u, scInvalidFieldCDB)
 		return
 	}
-	if !u.rangeOK(cdb.LBA, uint64(cdb.Length)) {
-		c.check(u, scLBAOutOfRange)
-		return
-	}
-	if u.writeProtected() {
-		c.check(u, scWriteProtected)
+	if !u.writable(c, cdb) {
 		return
 	}
 	n := int(cdb.Length) * u.bs
