@@ -1,0 +1,7 @@
+// Package netload holds benchmark workloads of internal/bench.
+package netload
+
+import "github.com/netbootkit/netboot/internal/bench/harness"
+
+// Workloads returns this package's workloads.
+func Workloads(cfg harness.Config) []harness.Workload { return nil }
