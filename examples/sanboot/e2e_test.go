@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -66,64 +65,19 @@ fi
 umount /mnt 2>/dev/null
 `
 
-// syslinuxCfg boots the kernel and initramfs of the FAT file system, console on
-// the serial port.
-const syslinuxCfg = `SERIAL 0 115200
-DEFAULT linux
-PROMPT 0
-TIMEOUT 0
-LABEL linux
-  KERNEL vmlinuz
-  INITRD initrd.gz
-  APPEND ` + lab.DefaultAppend + ` edd=off
-`
-
-// buildBase makes the shared base image: a 64 MiB disk that is one FAT16 file
-// system (no partition table) with SYSLINUX in its boot sector, a Debian kernel,
-// and the initramfs above. BIOS runs the boot sector at LBA 0; iPXE's sanboot
-// does the same for an iSCSI disk. Made with host tools, no loop mounts.
+// buildBase makes the shared base image: a lab.BootDisk (64 MiB, one FAT16 file
+// system with SYSLINUX in its boot sector) holding a Debian kernel and the
+// initramfs above, with iscsistart and the modules an iBFT boot needs.
 func buildBase(t *testing.T) string {
 	t.Helper()
-	for _, tool := range [][2]string{{"mkfs.vfat", "dosfstools"}, {"mcopy", "mtools"}, {"syslinux", "syslinux"}, {"iscsistart", "open-iscsi"}} {
-		if _, err := exec.LookPath(tool[0]); err != nil && !(tool[0] == "iscsistart" && iscsistartPath() != "") {
-			t.Skipf("%s not installed (Debian package %s)", tool[0], tool[1])
-		}
+	lab.RequireBootDiskTools(t)
+	if lab.ISCSIStartPath() == "" {
+		t.Skip("iscsistart not installed (Debian package open-iscsi)")
 	}
 	k := lab.Kernel(t)
 	rd := lab.NewInitramfs(guestInit)
-	require.NoError(t, rd.AddModules(k, "e1000", "iscsi_ibft", "iscsi_tcp", "sd_mod", "crc32c_generic", "vfat", "nls_cp437", "nls_ascii", "nls_utf8"))
-	_, err := rd.AddBinary(iscsistartPath())
-	require.NoError(t, err)
-	initrd := rd.Build(t)
-
-	dir := t.TempDir()
-	img := filepath.Join(dir, "base.img")
-	cfg := filepath.Join(dir, "syslinux.cfg")
-	require.NoError(t, os.WriteFile(cfg, []byte(syslinuxCfg), 0o644))
-	for _, c := range [][]string{
-		{"mkfs.vfat", "-F", "16", "-n", "SANBOOT", "-C", img, "65536"},
-		{"syslinux", "--install", img},
-		{"mcopy", "-i", img, k.Vmlinuz, "::/vmlinuz"},
-		{"mcopy", "-i", img, initrd, "::/initrd.gz"},
-		{"mcopy", "-i", img, cfg, "::/syslinux.cfg"},
-	} {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		out, err := exec.CommandContext(ctx, c[0], c[1:]...).CombinedOutput()
-		cancel()
-		require.NoError(t, err, "%v: %s", c, out)
-	}
-	require.NoError(t, os.Chmod(img, 0o444))
-	return img
-}
-
-func iscsistartPath() string {
-	for _, p := range []string{"/usr/sbin/iscsistart", "/sbin/iscsistart"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	p, _ := exec.LookPath("iscsistart")
-	return p
+	require.NoError(t, rd.AddISCSIBoot(k))
+	return lab.BootDisk{Kernel: k.Vmlinuz, Initrd: rd.Build(t), Label: "SANBOOT"}.Build(t)
 }
 
 func sha256File(t *testing.T, path string) string {

@@ -1,17 +1,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"os"
-	"strings"
-	"sync"
 
 	"github.com/netbootkit/netboot/cow"
+	"github.com/netbootkit/netboot/internal/sanfleet"
 	"github.com/netbootkit/netboot/ipxescript"
 	"github.com/netbootkit/netboot/iscsi"
 	"github.com/netbootkit/netboot/rootpath"
@@ -27,9 +25,7 @@ const (
 // macName is the MAC as it appears in file and iSCSI names: lower-case hex
 // bytes joined by hyphens, e.g. 52-54-00-12-34-56 (colons are not portable in
 // file names).
-func macName(mac net.HardwareAddr) string {
-	return strings.ReplaceAll(strings.ToLower(mac.String()), ":", "-")
-}
+func macName(mac net.HardwareAddr) string { return sanfleet.MACName(mac) }
 
 // targetName is the iSCSI target of the machine with this MAC.
 func targetName(mac net.HardwareAddr) string { return targetPrefix + macName(mac) }
@@ -41,14 +37,12 @@ func initiatorName(mac net.HardwareAddr) string { return initiatorPrefix + macNa
 // macOfTarget reads the MAC back from a target name, or fails with
 // iscsi.ErrTargetNotFound. iSCSI names compare case-insensitively.
 func macOfTarget(name string) (net.HardwareAddr, error) {
-	name = strings.ToLower(name)
-	rest, ok := strings.CutPrefix(name, targetPrefix)
-	if !ok || len(rest) != 17 || strings.Count(rest, "-") != 5 {
-		return nil, fmt.Errorf("%w: %q is not %s<mac>", iscsi.ErrTargetNotFound, name, targetPrefix)
+	image, mac, err := newFleet(&config{}, nil, nil).ParseTarget(name)
+	if err != nil {
+		return nil, err
 	}
-	mac, err := net.ParseMAC(rest)
-	if err != nil || len(mac) != 6 {
-		return nil, fmt.Errorf("%w: %q does not end in a MAC", iscsi.ErrTargetNotFound, name)
+	if image != "" {
+		return nil, fmt.Errorf("%w: %q is not %s<mac>", iscsi.ErrTargetNotFound, name, targetPrefix)
 	}
 	return mac, nil
 }
@@ -73,158 +67,25 @@ func machineScript(mac net.HardwareAddr, host string, port uint16, chap *iscsi.C
 		Goto("boot")
 }
 
-// fleet is the iSCSI side: each machine's target, backed by its overlay of the
-// shared base. A target is made at the machine's first login; its overlay file is
-// opened (or created) at the first command after a successful login, so logins
-// that fail authentication leave no file behind. Overlays stay open until Close.
-type fleet struct {
-	base *cow.Base
-	cfg  *config
-	log  *slog.Logger
-
-	mu    sync.Mutex
-	disks map[string]*disk // by macName
-}
-
-func newFleet(cfg *config, base *cow.Base, log *slog.Logger) *fleet {
-	return &fleet{base: base, cfg: cfg, log: log, disks: map[string]*disk{}}
-}
-
-// disk is one machine's LUN device: its overlay, opened on first use.
-type disk struct {
-	f      *fleet
-	mac    net.HardwareAddr
-	target *iscsi.Target
-
-	once    sync.Once
-	overlay *cow.Overlay // set by once
-	err     error        // set by once
-}
-
-// open opens or creates the machine's overlay, once.
-func (d *disk) open() (*cow.Overlay, error) {
-	d.once.Do(func() {
-		path := d.f.cfg.overlayPath(d.mac)
-		opts := &cow.Options{Logger: d.f.log}
-		o, err := cow.Open(path, d.f.base, opts)
-		created := false
-		if errors.Is(err, fs.ErrNotExist) {
-			o, err = cow.Create(path, d.f.base, opts)
-			created = true
-		}
-		if err != nil {
-			d.err = fmt.Errorf("overlay of %s: %w", d.mac, err)
-			d.f.log.Error("overlay", "mac", d.mac.String(), "file", path, "err", err)
-			return
-		}
-		d.overlay = o
-		d.f.log.Info("overlay", "mac", d.mac.String(), "file", path, "created", created)
-	})
-	return d.overlay, d.err
-}
-
-// ReadAt implements iscsi.Device.
-func (d *disk) ReadAt(p []byte, off int64) (int, error) {
-	o, err := d.open()
-	if err != nil {
-		return 0, err
+// newFleet is the iSCSI side: each machine's target, backed by its overlay of
+// the shared base (package internal/sanfleet, with the single image ""). A
+// target is made at the machine's first login; its overlay file is opened (or
+// created) at the first command after a successful login, so logins that fail
+// authentication leave no file behind. Overlays stay open until Close.
+func newFleet(cfg *config, base *cow.Base, log *slog.Logger) *sanfleet.Fleet {
+	return &sanfleet.Fleet{
+		TargetPrefix:    targetPrefix,
+		InitiatorPrefix: initiatorPrefix,
+		Dir:             cfg.Overlays,
+		CHAP:            cfg.CHAP,
+		Logger:          log,
+		Base: func(image string) (*cow.Base, error) {
+			if image != "" {
+				return nil, fmt.Errorf("%w: this server has one base image", iscsi.ErrTargetNotFound)
+			}
+			return base, nil
+		},
 	}
-	return o.ReadAt(p, off)
-}
-
-// WriteAt implements iscsi.Device.
-func (d *disk) WriteAt(p []byte, off int64) (int, error) {
-	o, err := d.open()
-	if err != nil {
-		return 0, err
-	}
-	return o.WriteAt(p, off)
-}
-
-// Size implements iscsi.Device: an overlay has its base's size.
-func (d *disk) Size() int64 { return d.f.base.Size() }
-
-// Sync implements iscsi.Syncer.
-func (d *disk) Sync() error {
-	o, err := d.open()
-	if err != nil {
-		return err
-	}
-	return o.Sync()
-}
-
-// Discard implements iscsi.Discarder.
-func (d *disk) Discard(off, n int64) error {
-	o, err := d.open()
-	if err != nil {
-		return err
-	}
-	return o.Discard(off, n)
-}
-
-// close closes the overlay if it was opened.
-func (d *disk) close() error {
-	d.once.Do(func() { d.err = cow.ErrClosed }) // a later use fails instead of reopening
-	if d.overlay != nil {
-		return d.overlay.Close()
-	}
-	return nil
-}
-
-// lookup is the iscsi.Server's Lookup: the target of the MAC in the target name,
-// for that machine's initiator only. The same *iscsi.Target is returned on every
-// login of a machine.
-func (f *fleet) lookup(_ context.Context, initiator, target string) (*iscsi.Target, error) {
-	mac, err := macOfTarget(target)
-	if err != nil {
-		return nil, err
-	}
-	// The Target's ACL says the same; refusing here keeps refused machines out
-	// of the map.
-	if !strings.EqualFold(initiator, initiatorName(mac)) {
-		return nil, fmt.Errorf("%w: %q may not log in to %s", iscsi.ErrNotAuthorized, initiator, targetName(mac))
-	}
-	key := macName(mac)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if d, ok := f.disks[key]; ok {
-		return d.target, nil
-	}
-	d := &disk{f: f, mac: mac}
-	d.target = &iscsi.Target{
-		Name:       targetName(mac),
-		Alias:      "sanboot " + mac.String(),
-		LUNs:       []iscsi.LUN{{Device: d, Serial: strings.ReplaceAll(macName(mac), "-", "")}},
-		Initiators: []string{initiatorName(mac)},
-		CHAP:       f.cfg.CHAP,
-	}
-	f.disks[key] = d
-	return d.target, nil
-}
-
-// discover lists the target of the initiator's own MAC for SendTargets.
-func (f *fleet) discover(_ context.Context, initiator string) []string {
-	rest, ok := strings.CutPrefix(strings.ToLower(initiator), initiatorPrefix)
-	if !ok {
-		return nil
-	}
-	mac, err := net.ParseMAC(rest)
-	if err != nil || len(mac) != 6 {
-		return nil
-	}
-	return []string{targetName(mac)}
-}
-
-// Close syncs and closes every open overlay.
-func (f *fleet) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var errs []error
-	for k, d := range f.disks {
-		errs = append(errs, d.close())
-		delete(f.disks, k)
-	}
-	return errors.Join(errs...)
 }
 
 // resetOverlay is the `reset MAC` command: it empties the machine's overlay so
@@ -240,19 +101,12 @@ func resetOverlay(c *config, log *slog.Logger) error {
 		return fmt.Errorf("-base: %w", err)
 	}
 	defer base.Close()
-	o, err := cow.Open(path, base, &cow.Options{Logger: log})
-	if errors.Is(err, cow.ErrInUse) {
-		return fmt.Errorf("%s: %w: a running sanboot server holds it; stop the server first", path, err)
+	err = sanfleet.ResetFile(path, base, &cow.Options{Logger: log})
+	switch {
+	case errors.Is(err, cow.ErrInUse):
+		return fmt.Errorf("%w: a running sanboot server holds it; stop the server first", err)
+	case errors.Is(err, cow.ErrBaseMismatch):
+		return fmt.Errorf("%w: it was made on another -base image; remove the file to start that machine afresh", err)
 	}
-	if errors.Is(err, cow.ErrBaseMismatch) {
-		return fmt.Errorf("%s: %w: it was made on another -base image; remove the file to start that machine afresh", path, err)
-	}
-	if err != nil {
-		return err
-	}
-	if err := o.Reset(); err != nil {
-		o.Close()
-		return fmt.Errorf("resetting %s: %w", path, err)
-	}
-	return o.Close()
+	return err
 }

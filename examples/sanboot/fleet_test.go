@@ -102,14 +102,14 @@ func TestLookup(t *testing.T) {
 	f := newFleet(cfg, base, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 
-	_, err = f.lookup(ctx, initiatorName(mac1), "iqn.2026-11.org.example:other")
+	_, err = f.Lookup(ctx, initiatorName(mac1), "iqn.2026-11.org.example:other")
 	require.ErrorIs(t, err, iscsi.ErrTargetNotFound)
-	_, err = f.lookup(ctx, initiatorName(mac2), targetName(mac1))
+	_, err = f.Lookup(ctx, initiatorName(mac2), targetName(mac1))
 	require.ErrorIs(t, err, iscsi.ErrNotAuthorized, "one machine may not log in to another's disk")
 	_, err = os.Stat(cfg.overlayPath(mac1))
 	require.ErrorIs(t, err, os.ErrNotExist, "no overlay before the first login")
 
-	t1, err := f.lookup(ctx, initiatorName(mac1), targetName(mac1))
+	t1, err := f.Lookup(ctx, initiatorName(mac1), targetName(mac1))
 	require.NoError(t, err)
 	assert.Equal(t, targetName(mac1), t1.Name)
 	assert.Equal(t, []string{initiatorName(mac1)}, t1.Initiators, "only the machine's own initiator name")
@@ -122,11 +122,11 @@ func TestLookup(t *testing.T) {
 	_, err = os.Stat(filepath.Join(cfg.Overlays, "52-54-00-12-34-56.cow"))
 	require.NoError(t, err, "the overlay is created at the first command")
 
-	again, err := f.lookup(ctx, initiatorName(mac1), strings.ToUpper(targetName(mac1)))
+	again, err := f.Lookup(ctx, initiatorName(mac1), strings.ToUpper(targetName(mac1)))
 	require.NoError(t, err)
 	assert.Same(t, t1, again, "one *Target per machine (reservations and unit attentions live there)")
 
-	t2, err := f.lookup(ctx, initiatorName(mac2), targetName(mac2))
+	t2, err := f.Lookup(ctx, initiatorName(mac2), targetName(mac2))
 	require.NoError(t, err)
 	assert.NotSame(t, t1, t2)
 
@@ -146,14 +146,14 @@ func TestLookup(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(baseData, onDisk), "the base is never written")
 
-	assert.Equal(t, []string{targetName(mac2)}, f.discover(ctx, initiatorName(mac2)))
-	assert.Empty(t, f.discover(ctx, "iqn.1993-08.org.debian:01:abc"))
+	assert.Equal(t, []string{targetName(mac2)}, f.Discover(ctx, initiatorName(mac2)))
+	assert.Empty(t, f.Discover(ctx, "iqn.1993-08.org.debian:01:abc"))
 
 	// Reopened after a restart, the overlay keeps the machine's writes.
 	require.NoError(t, f.Close())
 	f = newFleet(cfg, base, slog.New(slog.DiscardHandler))
 	defer f.Close()
-	t1, err = f.lookup(ctx, initiatorName(mac1), targetName(mac1))
+	t1, err = f.Lookup(ctx, initiatorName(mac1), targetName(mac1))
 	require.NoError(t, err)
 	_, err = t1.LUNs[0].Device.ReadAt(got, 4096)
 	require.NoError(t, err)
@@ -178,7 +178,7 @@ func TestLookupWrongBase(t *testing.T) {
 	defer base.Close()
 	f := newFleet(cfg, base, slog.New(slog.DiscardHandler))
 	defer f.Close()
-	tg, err := f.lookup(context.Background(), initiatorName(mac1), targetName(mac1))
+	tg, err := f.Lookup(context.Background(), initiatorName(mac1), targetName(mac1))
 	require.NoError(t, err)
 	_, err = tg.LUNs[0].Device.ReadAt(make([]byte, 512), 0)
 	require.ErrorIs(t, err, cow.ErrBaseMismatch)
@@ -200,7 +200,7 @@ func TestReset(t *testing.T) {
 	require.NoError(t, err)
 	defer base.Close()
 	f := newFleet(cfg, base, log)
-	tg, err := f.lookup(context.Background(), initiatorName(mac1), targetName(mac1))
+	tg, err := f.Lookup(context.Background(), initiatorName(mac1), targetName(mac1))
 	require.NoError(t, err)
 	_, err = tg.LUNs[0].Device.WriteAt([]byte("changed"), 0)
 	require.NoError(t, err)
@@ -215,7 +215,7 @@ func TestReset(t *testing.T) {
 
 	f = newFleet(cfg, base, log)
 	defer f.Close()
-	tg, err = f.lookup(context.Background(), initiatorName(mac1), targetName(mac1))
+	tg, err = f.Lookup(context.Background(), initiatorName(mac1), targetName(mac1))
 	require.NoError(t, err)
 	got := make([]byte, 512)
 	_, err = tg.LUNs[0].Device.ReadAt(got, 0)

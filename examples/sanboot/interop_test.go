@@ -32,7 +32,7 @@ func TestLibiscsiLogin(t *testing.T) {
 	defer base.Close()
 	f := newFleet(cfg, base, slog.New(slog.DiscardHandler))
 	defer f.Close()
-	srv := &iscsi.Server{Lookup: f.lookup, Discover: f.discover}
+	srv := &iscsi.Server{Lookup: f.Lookup, Discover: f.Discover}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go srv.Serve(l)

@@ -16,6 +16,7 @@ import (
 	"github.com/netbootkit/netboot/dhcpboot"
 	"github.com/netbootkit/netboot/internal/bootfiles"
 	"github.com/netbootkit/netboot/internal/netconf"
+	"github.com/netbootkit/netboot/internal/sanfleet"
 	"github.com/netbootkit/netboot/ipxescript"
 	"github.com/netbootkit/netboot/iscsi"
 	"github.com/netbootkit/netboot/tftpserve"
@@ -32,7 +33,7 @@ type server struct {
 	site bootfiles.Site
 
 	base      *cow.Base
-	fleet     *fleet
+	fleet     *sanfleet.Fleet
 	iscsiPort uint16
 	httpURL   string // "http://addr[:port]"
 }
@@ -146,11 +147,9 @@ const asRoot = "go run -exec sudo ./examples/sanboot -base IMG -overlays DIR"
 
 // iscsiServer is the target: every machine's disk through fleet.lookup.
 func (s *server) iscsiServer() *iscsi.Server {
-	return &iscsi.Server{
-		Lookup:   s.fleet.lookup,
-		Discover: s.fleet.discover,
-		Logger:   s.log,
-	}
+	srv := &iscsi.Server{Logger: s.log}
+	s.fleet.Hook(srv)
+	return srv
 }
 
 // run starts every server and blocks until ctx is done or one of them fails, then

@@ -62,15 +62,24 @@ func (d *disk) open() (*cow.Overlay, error) {
 		// Sticky: an overlay on the wrong base is never served, and a
 		// file another process holds stays refused until restart.
 		d.err = fmt.Errorf("overlay of %s: %w", d.mac, err)
-		d.f.log().Error("overlay", "image", d.image, "mac", d.mac.String(), "file", path, "err", err)
+		d.f.log().Error("overlay", d.attrs("file", path, "err", err)...)
 		return nil, d.err
 	}
 	d.overlay = o
-	d.f.log().Info("overlay", "image", d.image, "mac", d.mac.String(), "file", path, "created", created)
+	d.f.log().Info("overlay", d.attrs("file", path, "created", created)...)
 	if d.f.OnOverlay != nil {
 		d.f.OnOverlay(d.image, d.mac, path, created)
 	}
 	return o, nil
+}
+
+// attrs are log attributes: the MAC, the image unless "", then more.
+func (d *disk) attrs(more ...any) []any {
+	a := append([]any{"mac", d.mac.String()}, more...)
+	if d.image != "" {
+		a = append(a, "image", d.image)
+	}
+	return a
 }
 
 // opened returns the overlay if it is open.

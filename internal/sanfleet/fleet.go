@@ -355,6 +355,77 @@ func (f *Fleet) Overlays(mac net.HardwareAddr) ([]Overlay, error) {
 	return out, nil
 }
 
+// List returns every overlay file in Dir, of every image and machine, sorted
+// by MAC then image. Files whose names are not MAC.cow are ignored.
+func (f *Fleet) List() ([]Overlay, error) {
+	var out []Overlay
+	scan := func(image, dir string) error {
+		ents, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("overlays: %w", err)
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				if image == "" && validImage(e.Name()) == nil {
+					if err := scanSub(f, &out, e.Name()); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if o, ok := f.overlayEntry(image, dir, e); ok {
+				out = append(out, o)
+			}
+		}
+		return nil
+	}
+	if err := scan("", f.Dir); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b Overlay) int {
+		if c := strings.Compare(MACName(a.MAC), MACName(b.MAC)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Image, b.Image)
+	})
+	return out, nil
+}
+
+// scanSub adds the overlays of one image directory.
+func scanSub(f *Fleet, out *[]Overlay, image string) error {
+	dir := filepath.Join(f.Dir, image)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("overlays: %w", err)
+	}
+	for _, e := range ents {
+		if o, ok := f.overlayEntry(image, dir, e); ok {
+			*out = append(*out, o)
+		}
+	}
+	return nil
+}
+
+// overlayEntry describes a directory entry that is an overlay file MAC.cow.
+func (f *Fleet) overlayEntry(image, dir string, e fs.DirEntry) (Overlay, bool) {
+	m, ok := strings.CutSuffix(e.Name(), ".cow")
+	if !ok || len(m) != 17 || strings.Count(m, "-") != 5 || !e.Type().IsRegular() {
+		return Overlay{}, false
+	}
+	mac, err := net.ParseMAC(m)
+	if err != nil || len(mac) != 6 || MACName(mac) != m {
+		return Overlay{}, false
+	}
+	info, err := e.Info()
+	if err != nil {
+		return Overlay{}, false
+	}
+	return Overlay{Image: image, MAC: mac, Path: filepath.Join(dir, e.Name()), Size: info.Size(), InUse: f.InUse(image, mac)}, true
+}
+
 // InUse reports whether the machine has a live iSCSI session to its disk of image.
 func (f *Fleet) InUse(image string, mac net.HardwareAddr) bool {
 	f.mu.Lock()

@@ -205,13 +205,23 @@ func TestImagesKeptApart(t *testing.T) {
 	assert.Equal(t, "debian", ovs[0].Image)
 	assert.Equal(t, "win", ovs[1].Image)
 	assert.Positive(t, ovs[0].Size)
-	ovs, err = f.Overlays(mac2)
+	ovs2, err := f.Overlays(mac2)
 	require.NoError(t, err)
-	assert.Empty(t, ovs)
+	assert.Empty(t, ovs2)
+
+	require.NoError(t, os.WriteFile(filepath.Join(f.Dir, "win", "notes.txt"), nil, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(f.Dir, "win", "52-54-00-AB-CD-EF.cow"), nil, 0o600)) // not our spelling
+	_, err = f.Lookup(ctx, f.InitiatorName(mac2), f.TargetName("win", mac2))
+	require.NoError(t, err)
+	all, err := f.List()
+	require.NoError(t, err)
+	require.Len(t, all, 2, "an overlay is made at the first command, not at login")
+	assert.Equal(t, ovs[0].Path, all[0].Path)
+	assert.Equal(t, ovs[1].Path, all[1].Path)
 
 	assert.Equal(t, []string{f.TargetName("debian", mac1), f.TargetName("win", mac1)}, f.Discover(ctx, f.InitiatorName(mac1)),
 		"SendTargets lists the machine's own disks, nobody else's")
-	assert.Empty(t, f.Discover(ctx, f.InitiatorName(mac2)))
+	assert.Equal(t, []string{f.TargetName("win", mac2)}, f.Discover(ctx, f.InitiatorName(mac2)))
 
 	// An image whose base disappears (its description removed) keeps its
 	// overlays: nothing is deleted.
