@@ -262,4 +262,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-

@@ -15,8 +15,8 @@ func httpWorkloads(cfg harness.Config, p params) []harness.Workload {
 	env := &netEnv{}
 	return []harness.Workload{{
 		ID: "http-storm", Group: "HTTP",
-		Title: fmt.Sprintf("storm: %d clients at once, each kernel %d MiB + initrd %d MiB (Go net/http, one connection per client)",
-			p.clients, p.kernel>>20, p.initrd>>20),
+		Title: fmt.Sprintf("storm: %d clients at once, each kernel %s + initrd %s (Go net/http, one connection per client)",
+			p.clients, mib(p.kernel), mib(p.initrd)),
 		Metrics: []harness.Metric{
 			{Key: "seconds", Unit: "s (last done)"},
 			{Key: "rate", Unit: "MB/s aggregate", HigherIsBetter: true},

@@ -8,7 +8,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/netbootkit/netboot/internal/bench/harness"
@@ -51,10 +54,20 @@ func Workloads(cfg harness.Config) []harness.Workload {
 	if cfg.Host != nil {
 		for _, v := range [][2]string{
 			{"perfdhcp", "kea-admin"}, {"kea-dhcp4", "kea-dhcp4-server"}, {"dnsmasq", "dnsmasq-base"},
-			{"in.tftpd", "tftpd-hpa"}, {"atftpd", "atftpd"}, {"atftp", "atftp"}, {"curl", "curl"},
+			{"in.tftpd", "tftpd-hpa"}, {"atftp", "atftp"}, {"curl", "curl"},
 			{"nginx", "nginx-light"}, {"busybox", "busybox-static"},
 		} {
 			cfg.Host.PeerVersion(v[0], v[1])
+		}
+	}
+	if cfg.Host != nil {
+		if p, err := atftpdPath(); err == nil {
+			if out, err := exec.Command(p, "-V").CombinedOutput(); err == nil {
+				if cfg.Host.Peers == nil {
+					cfg.Host.Peers = map[string]string{}
+				}
+				cfg.Host.Peers["atftpd"] = strings.TrimSpace(string(out))
+			}
 		}
 	}
 	var ws []harness.Workload
@@ -130,3 +143,6 @@ func startCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 func errf(subject, format string, a ...any) error {
 	return fmt.Errorf(subject+": "+format, a...)
 }
+
+// mib formats a byte count in MiB for titles ("64 MiB", "0.5 MiB").
+func mib(n int64) string { return strconv.FormatFloat(float64(n)/(1<<20), 'g', 3, 64) + " MiB" }

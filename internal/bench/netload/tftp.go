@@ -80,9 +80,13 @@ func tftpSubjects(env *netEnv) []harness.Subject {
 				"--enable-tftp", "--tftp-root="+env.root, "--listen-address="+env.net.ServerIP.String(), "--bind-interfaces",
 				"--tftp-max=1000", "--quiet-tftp", "--user=root", "--log-facility=-", "--pid-file="+filepath.Join(env.dir, "dnsmasq.pid"))
 		}},
-		{Name: "atftpd", Check: func() error { return harness.Need("atftpd", "atftpd") }, Start: func(ctx context.Context) (*harness.Server, error) {
+		{Name: "atftpd", Check: func() error { _, err := atftpdPath(); return err }, Start: func(ctx context.Context) (*harness.Server, error) {
 			// Standalone, not forking; one thread per transfer, up to 1000.
-			return startUDP(ctx, "atftpd", env.net.Server, nil, 69, func() {}, "atftpd", "--daemon", "--no-fork", "--user", "root.root",
+			bin, err := atftpdPath()
+			if err != nil {
+				return nil, err
+			}
+			return startUDP(ctx, "atftpd", env.net.Server, nil, 69, func() {}, bin, "--daemon", "--no-fork", "--user", "root.root",
 				"--bind-address", env.net.ServerIP.String(), "--port", "69", "--logfile", "-", "--maxthread", "1000", env.root)
 		}},
 	}
@@ -115,9 +119,9 @@ func tftpWorkloads(cfg harness.Config, p params) []harness.Workload {
 		}
 		ws = append(ws, harness.Workload{
 			ID: "tftp-" + strconv.Itoa(bs), Group: "TFTP",
-			Title:   fmt.Sprintf("%d MiB file, blksize %d (curl)", p.big>>20, bs),
-			Metrics: []harness.Metric{{Key: "rate", Unit: "MB/s", HigherIsBetter: true}, {Key: "seconds", Unit: "s"}},
-			Setup:   setupNet(cfg, env, "tftp"+strconv.Itoa(bs), mtu, []file{{name: "big.bin", size: p.big}}),
+			Title:    fmt.Sprintf("%s file, blksize %d (curl)", mib(p.big), bs),
+			Metrics:  []harness.Metric{{Key: "rate", Unit: "MB/s", HigherIsBetter: true}, {Key: "seconds", Unit: "s"}},
+			Setup:    setupNet(cfg, env, "tftp"+strconv.Itoa(bs), mtu, []file{{name: "big.bin", size: p.big}}),
 			Subjects: tftpSubjects(env),
 			Timeout:  15 * time.Minute,
 			Run: func(ctx context.Context, subject string, srv *harness.Server) (harness.Sample, error) {
@@ -132,7 +136,7 @@ func tftpWorkloads(cfg harness.Config, p params) []harness.Workload {
 	wenv := &netEnv{}
 	ws = append(ws, harness.Workload{
 		ID: "tftp-window16", Group: "TFTP",
-		Title:    fmt.Sprintf("%d MiB file, blksize 1468, windowsize 16 requested (atftp)", p.big>>20),
+		Title:    fmt.Sprintf("%s file, blksize 1468, windowsize 16 requested (atftp)", mib(p.big)),
 		Metrics:  []harness.Metric{{Key: "rate", Unit: "MB/s", HigherIsBetter: true}, {Key: "seconds", Unit: "s"}},
 		Setup:    setupNet(cfg, wenv, "tftpwin", 0, []file{{name: "big.bin", size: p.big}}),
 		Subjects: withCheck(tftpSubjects(wenv), func() error { return harness.Need("atftp", "atftp") }),
@@ -159,7 +163,7 @@ func tftpWorkloads(cfg harness.Config, p params) []harness.Workload {
 	senv := &netEnv{}
 	ws = append(ws, harness.Workload{
 		ID: "tftp-storm", Group: "TFTP",
-		Title: fmt.Sprintf("storm: %d clients at once, %d MiB each, blksize 1468 (pin/tftp client)", p.clients, p.storm>>20),
+		Title: fmt.Sprintf("storm: %d clients at once, %s each, blksize 1468 (pin/tftp client)", p.clients, mib(p.storm)),
 		Metrics: []harness.Metric{
 			{Key: "seconds", Unit: "s (last done)"},
 			{Key: "rate", Unit: "MB/s aggregate", HigherIsBetter: true},
@@ -290,4 +294,26 @@ func runStorm(ctx context.Context, env *netEnv, args ...string) (harness.Sample,
 		s.Note = "first failure: " + r.FirstError
 	}
 	return s, nil
+}
+
+// atftpdCache is where atftpd is looked for (under the user's cache
+// directory) when it is not on PATH: Debian's atftpd conflicts with
+// tftpd-hpa, so a machine that has tftpd-hpa installed gets atftpd
+// unpacked from its .deb instead (see the package documentation).
+const atftpdCache = "netboot-bench/atftpd/usr/sbin/atftpd"
+
+// atftpdPath finds atftpd: on PATH, else unpacked under the cache
+// directory.
+func atftpdPath() (string, error) {
+	if p, err := exec.LookPath("atftpd"); err == nil {
+		return p, nil
+	}
+	if c, err := os.UserCacheDir(); err == nil {
+		p := filepath.Join(c, atftpdCache)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("atftpd %w (Debian package atftpd; it conflicts with tftpd-hpa, so unpack it: "+
+		"apt-get download atftpd && dpkg-deb -x atftpd_*.deb ~/.cache/netboot-bench/atftpd)", harness.ErrMissing)
 }
