@@ -179,7 +179,7 @@ func perfSample(rep perfReport, secs int) harness.Sample {
 // proxy mode on the server namespace's interface; its lease file is fresh
 // every round like the peers'.
 func startMinimalDHCP(ctx context.Context, env *dhcpEnv, mode string) (*harness.Server, error) {
-	bin, err := harness.BuildOurs(ctx, "./examples/minimal")
+	bin, err := harness.BuildOurs(ctx, minimalPkg)
 	if err != nil {
 		return nil, err
 	}

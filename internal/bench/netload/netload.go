@@ -30,6 +30,13 @@ const (
 	dhcpSatRate   = 20000    // DORA/s offered in dhcp-saturation: far above any server here
 )
 
+// Our programs, built once per run by harness.BuildOurs (import paths, so
+// they build from any working directory: the runner's or a test's).
+const (
+	minimalPkg = "github.com/netbootkit/netboot/examples/minimal"
+	clientPkg  = "github.com/netbootkit/netboot/internal/bench/cmd/netloadclient"
+)
+
 // params are the sizes one run uses.
 type params struct {
 	big, storm, kernel, initrd int64

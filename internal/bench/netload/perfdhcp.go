@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -75,7 +76,7 @@ func parsePerfdhcp(out string) (perfReport, error) {
 				return rep, fmt.Errorf("%w: %q", ErrPerfdhcpOutput, line)
 			}
 			v, err := strconv.ParseFloat(f[0], 64)
-			if err != nil || v < 0 {
+			if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 				return rep, fmt.Errorf("%w: rate in %q", ErrPerfdhcpOutput, line)
 			}
 			// "4-way exchanges/second" (DORA), "2-way …" or, with -i in
@@ -116,18 +117,27 @@ func parsePerfdhcp(out string) (perfReport, error) {
 			s.Orphans, err = strconv.Atoi(f[0])
 		case "rejected leases":
 			s.Rejected, err = strconv.Atoi(f[0])
-		case "min delay":
-			s.MinMS, err = parseMS(f)
+		case "min delay", "avg delay", "max delay", "std deviation":
+			// Without answers perfdhcp prints "inf ms", "n/a" or even
+			// "avg delay: min delay: n/a": no value, not an error.
+			v, ok := parseMS(f)
+			if !ok {
+				break
+			}
+			switch strings.TrimSpace(key) {
+			case "min delay":
+				s.MinMS = v
+			case "avg delay":
+				s.AvgMS = v
+			case "max delay":
+				s.MaxMS = v
+			default:
+				s.StdDevMS = v
+			}
 			s.HaveDelay = true
-		case "avg delay":
-			s.AvgMS, err = parseMS(f)
-			s.HaveDelay = true
-		case "max delay":
-			s.MaxMS, err = parseMS(f)
-			s.HaveDelay = true
-		case "std deviation":
-			s.StdDevMS, err = parseMS(f)
-			s.HaveDelay = true
+		}
+		if err == nil && (s.Sent < 0 || s.Received < 0 || s.Drops < 0 || s.Orphans < 0 || s.Rejected < 0) {
+			err = errors.New("negative count")
 		}
 		if err != nil {
 			return rep, fmt.Errorf("%w: %q: %v", ErrPerfdhcpOutput, line, err)
@@ -143,20 +153,15 @@ func parsePerfdhcp(out string) (perfReport, error) {
 	return rep, nil
 }
 
-// parseMS reads "0.260 ms" (perfdhcp prints "n/a" when it has nothing).
-func parseMS(f []string) (float64, error) {
-	if f[0] == "n/a" {
-		return 0, nil
-	}
+// parseMS reads "0.260 ms" (or seconds); anything else ("n/a", "inf",
+// "-nan", a negative number) is no value.
+func parseMS(f []string) (float64, bool) {
 	v, err := strconv.ParseFloat(f[0], 64)
-	if err != nil {
-		return 0, err
-	}
-	if v < 0 {
-		return 0, fmt.Errorf("negative delay %v", v)
+	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) || v < 0 {
+		return 0, false
 	}
 	if len(f) > 1 && f[1] == "s" {
 		v *= 1000
 	}
-	return v, nil
+	return v, true
 }

@@ -96,7 +96,7 @@ func tftpSubjects(env *netEnv) []harness.Subject {
 // directory over TFTP and HTTP (only the listener the workload uses
 // matters; the other one idles).
 func startMinimalFiles(ctx context.Context, env *netEnv, waitUDP int) (*harness.Server, error) {
-	bin, err := harness.BuildOurs(ctx, "./examples/minimal")
+	bin, err := harness.BuildOurs(ctx, minimalPkg)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +269,7 @@ func parseStorm(out []byte) (stormResult, error) {
 
 // runStorm runs netloadclient in the client namespace.
 func runStorm(ctx context.Context, env *netEnv, args ...string) (harness.Sample, error) {
-	bin, err := harness.BuildOurs(ctx, "./internal/bench/cmd/netloadclient")
+	bin, err := harness.BuildOurs(ctx, clientPkg)
 	if err != nil {
 		return harness.Sample{}, err
 	}
