@@ -7,13 +7,17 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/netbootkit/netboot/internal/sanfleet"
 )
 
 //go:embed templates/*.html static/*
@@ -41,6 +45,7 @@ type adminSide struct {
 	store    *Store
 	images   *Catalog
 	boot     *bootSide
+	san      *sanSide // nil when the pool serves no disks
 	password [32]byte // SHA-256 of the password: compared in constant time
 	log      *slog.Logger
 	now      func() time.Time
@@ -83,6 +88,7 @@ func (a *adminSide) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/images", a.authed(a.imagesPage))
 	mux.HandleFunc("POST /admin/assign", a.authed(a.assign))
 	mux.HandleFunc("POST /admin/rename", a.authed(a.rename))
+	mux.HandleFunc("POST /admin/reset", a.authed(a.reset))
 }
 
 // securityHeaders wraps every answer of the admin side.
@@ -251,6 +257,37 @@ var notices = map[string]string{
 	"assigned":   "Image assigned: the machines boot it at their next boot.",
 	"unassigned": "Assignment removed: the machines wait at their next boot.",
 	"renamed":    "Machine renamed.",
+	"reset":      "Disk reset: the machine sees its base image again at its next boot.",
+}
+
+// machineView is a row of the machines page: the machine and its served disks.
+type machineView struct {
+	Machine
+	Disks []diskView
+}
+
+// diskView is one overlay of a machine.
+type diskView struct {
+	Image    string
+	Size     string // human-readable file size
+	Bytes    int64
+	InUse    bool
+	Removed  bool // its image no longer exists (the overlay is kept)
+	Assigned bool // the machine's current image
+}
+
+// humanSize prints n bytes in binary units.
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func (a *adminSide) machinesPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -267,8 +304,27 @@ func (a *adminSide) machines(w http.ResponseWriter, status int, s *session, done
 	if err != nil {
 		errMsg = err.Error()
 	}
+	known := map[string]bool{}
+	for _, img := range res.Images {
+		known[img.Name] = true
+	}
+	var disks map[string][]sanfleet.Overlay
+	if a.san != nil {
+		if disks, err = a.san.overlays(); err != nil {
+			errMsg = err.Error()
+		}
+	}
+	var rows []machineView
+	for _, m := range a.store.Machines() {
+		v := machineView{Machine: m}
+		for _, o := range disks[m.MAC] {
+			v.Disks = append(v.Disks, diskView{Image: o.Image, Size: humanSize(o.Size), Bytes: o.Size, InUse: o.InUse,
+				Removed: !known[o.Image], Assigned: o.Image == m.Image})
+		}
+		rows = append(rows, v)
+	}
 	a.render(w, status, "machines.html", map[string]any{
-		"CSRF": s.csrf, "Machines": a.store.Machines(), "Images": res.Images,
+		"CSRF": s.csrf, "Machines": rows, "Images": res.Images, "SAN": a.san != nil,
 		"Notice": notices[done], "Done": done, "Error": errMsg, "Page": "machines",
 	})
 }
@@ -287,10 +343,14 @@ func (a *adminSide) imagesPage(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	var views []imageView
 	for _, img := range res.Images {
-		sc, err := img.script(a.boot.base, "", a.boot.again)
-		v := imageView{Image: img, Kind: "Linux"}
-		if img.SAN != "" {
-			v.Kind = "SAN"
+		var st *sanTarget
+		if img.Base != "" && a.san != nil {
+			st = a.san.target(img, net.HardwareAddr{0x52, 0x54, 0x00, 0x00, 0x00, 0x01})
+		}
+		sc, err := img.script(a.boot.base, "", a.boot.again, st)
+		v := imageView{Image: img, Kind: img.Kind()}
+		if img.Base != "" && a.san == nil {
+			err = ErrNoSAN
 		}
 		if err != nil {
 			v.Script = "error: " + err.Error()
@@ -344,6 +404,40 @@ func (a *adminSide) assign(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	a.log.Info("assign", "macs", macs, "image", image, "remote", r.RemoteAddr)
 	http.Redirect(w, r, "/admin/?done="+done, http.StatusSeeOther)
+}
+
+// reset throws away one machine's changes to one served disk. It is refused
+// while the machine is logged in to that disk.
+func (a *adminSide) reset(w http.ResponseWriter, r *http.Request, s *session) {
+	if a.san == nil {
+		a.machines(w, http.StatusBadRequest, s, "", "This pool serves no disks (-iscsi off).")
+		return
+	}
+	mac, err := ParseMAC(r.PostForm.Get("mac"))
+	if err != nil {
+		a.machines(w, http.StatusBadRequest, s, "", err.Error())
+		return
+	}
+	image := r.PostForm.Get("image")
+	if err := ValidImageName(image); err != nil {
+		a.machines(w, http.StatusBadRequest, s, "", err.Error())
+		return
+	}
+	hw, _ := net.ParseMAC(mac)
+	err = a.san.fleet.Reset(image, hw)
+	switch {
+	case errors.Is(err, sanfleet.ErrInUse):
+		a.machines(w, http.StatusConflict, s, "", "Not reset: machine "+mac+" is logged in to its "+image+" disk. Power it off (or let it reboot into another image) first.")
+		return
+	case errors.Is(err, sanfleet.ErrNoOverlay), errors.Is(err, sanfleet.ErrBadName):
+		a.machines(w, http.StatusBadRequest, s, "", "Not reset: "+err.Error())
+		return
+	case err != nil:
+		a.machines(w, http.StatusInternalServerError, s, "", "Not reset: "+err.Error())
+		return
+	}
+	a.log.Info("reset", "mac", mac, "image", image, "remote", r.RemoteAddr)
+	http.Redirect(w, r, "/admin/?done=reset", http.StatusSeeOther)
 }
 
 func (a *adminSide) rename(w http.ResponseWriter, r *http.Request, s *session) {

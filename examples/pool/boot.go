@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -29,6 +30,18 @@ type bootSide struct {
 	log     *slog.Logger
 	handler *ipxescript.Handler
 	wait    time.Duration // waiting screen's delay; waitDelay
+	san     *sanSide      // the pool's iSCSI side; nil when off
+}
+
+// sanTarget is the served disk of mac for a base image, or nil for other kinds.
+func (b *bootSide) sanTarget(img *Image, mac net.HardwareAddr) (*sanTarget, error) {
+	if img.Base == "" {
+		return nil, nil
+	}
+	if b.san == nil {
+		return nil, fmt.Errorf("image %s: %w", img.Name, ErrNoSAN)
+	}
+	return b.san.target(img, mac), nil
 }
 
 func newBootSide(store *Store, images *Catalog, base string, log *slog.Logger) (*bootSide, error) {
@@ -97,7 +110,13 @@ func (b *bootSide) RenderScript(ctx context.Context, m *ipxescript.Machine) (*ip
 		b.store.Seen(sg)
 		return nil, fmt.Errorf("assigned image unusable: %w", err)
 	}
-	s, err := img.script(b.base, mac, b.again)
+	st, err := b.sanTarget(img, m.MAC)
+	if err != nil {
+		sg.Stage = "error"
+		b.store.Seen(sg)
+		return nil, err
+	}
+	s, err := img.script(b.base, mac, b.again, st)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netbootkit/netboot/internal/sanfleet"
 	"github.com/netbootkit/netboot/ipxescript"
 )
 
@@ -20,11 +21,14 @@ import (
 const maxImageFile = 64 << 10
 
 // Image is one bootable image of the images directory, described by the file
-// NAME.json: a Linux kernel with initrds and a command line, or a SAN root path.
+// NAME.json: a Linux kernel with initrds and a command line, a SAN root path,
+// or a disk image the pool serves itself over iSCSI, one copy-on-write overlay
+// per machine.
 //
 //	{"description": "Debian 13 live", "kernel": "vmlinuz", "initrds": ["initrd.gz"],
 //	 "cmdline": "console=ttyS0 boot=live"}
 //	{"description": "Windows on iSCSI", "san": "iscsi:192.0.2.10::::iqn.2026-01.lab:win"}
+//	{"description": "Debian on its own disk", "base": "disk.img"}
 //
 // kernel and initrds are either plain file names inside the directory NAME/ next
 // to the description (served by the pool at /files/NAME/FILE) or absolute
@@ -36,6 +40,21 @@ type Image struct {
 	Initrds     []string `json:"initrds,omitempty"`
 	Cmdline     string   `json:"cmdline,omitempty"`
 	SAN         string   `json:"san,omitempty"`
+	// Base is a disk image file in NAME/ that the pool serves over its own
+	// iSCSI target: every machine boots its own persistent overlay of it.
+	Base string `json:"base,omitempty"`
+}
+
+// Kind is "Linux", "SAN" (an external root path) or "Base" (a disk the pool
+// serves).
+func (img *Image) Kind() string {
+	switch {
+	case img.SAN != "":
+		return "SAN"
+	case img.Base != "":
+		return "Base"
+	}
+	return "Linux"
 }
 
 // ParseImage reads and validates an image description. name is the file's base
@@ -71,13 +90,27 @@ func (img *Image) validate() error {
 	if len(img.Description) > 200 || ipxescript.Sanitize(img.Description, 200) != img.Description {
 		return errors.New("description: at most 200 printable characters")
 	}
+	kinds := 0
+	for _, f := range []string{img.Kernel, img.SAN, img.Base} {
+		if f != "" {
+			kinds++
+		}
+	}
 	switch {
-	case img.Kernel == "" && img.SAN == "":
-		return errors.New(`want "kernel" (Linux boot) or "san" (SAN boot)`)
-	case img.Kernel != "" && img.SAN != "":
-		return errors.New(`"kernel" and "san" are exclusive`)
-	case img.SAN != "" && (len(img.Initrds) > 0 || img.Cmdline != ""):
-		return errors.New(`"initrds" and "cmdline" need "kernel", not "san"`)
+	case kinds == 0:
+		return errors.New(`want "kernel" (Linux boot), "san" (SAN boot) or "base" (a disk served by the pool)`)
+	case kinds > 1:
+		return errors.New(`"kernel", "san" and "base" are exclusive`)
+	case img.Kernel == "" && (len(img.Initrds) > 0 || img.Cmdline != ""):
+		return errors.New(`"initrds" and "cmdline" need "kernel"`)
+	}
+	if img.Base != "" {
+		if err := validFileName(img.Base); err != nil {
+			return fmt.Errorf("base: %w", err)
+		}
+		if err := sanfleet.ValidImage(img.Name); err != nil {
+			return fmt.Errorf("a base image's name is part of iSCSI names: want a-z 0-9 . - only (no _)")
+		}
 	}
 	if len(img.Initrds) > 16 {
 		return errors.New("at most 16 initrds")
@@ -86,7 +119,7 @@ func (img *Image) validate() error {
 		return errors.New("cmdline: at most 2048 bytes")
 	}
 	for _, f := range append([]string{img.Kernel}, img.Initrds...) {
-		if f == "" && img.SAN != "" {
+		if f == "" && img.Kernel == "" {
 			continue
 		}
 		if err := checkSource(f); err != nil {
@@ -102,7 +135,7 @@ func (img *Image) validate() error {
 		}
 	}
 	// The final word: the builder must accept the whole script.
-	s, err := img.Script("http://pool.invalid", "")
+	s, err := img.script("http://pool.invalid", "", "", nil)
 	if err != nil {
 		return err
 	}
@@ -128,10 +161,10 @@ func checkSource(s string) error {
 }
 
 // Local reports the local file names the image uses (its kernel and initrds that
-// are not URLs).
+// are not URLs, its base).
 func (img *Image) Local() []string {
 	var out []string
-	for _, f := range append([]string{img.Kernel}, img.Initrds...) {
+	for _, f := range append([]string{img.Kernel, img.Base}, img.Initrds...) {
 		if f != "" && !strings.Contains(f, "://") {
 			out = append(out, f)
 		}
@@ -141,16 +174,29 @@ func (img *Image) Local() []string {
 
 // Script builds the iPXE script that boots img. base is the pool's external
 // URL ("http://192.0.2.1:8080"); mac, when set, is added to local file URLs so
-// the pool can record which machine reached its kernel and initrd.
+// the pool can record which machine reached its kernel and initrd. A base
+// image's script needs the machine's target (the pool's own iSCSI side) and
+// is refused here.
 func (img *Image) Script(base, mac string) (*ipxescript.Script, error) {
-	return img.script(base, mac, "")
+	if img.Base != "" {
+		return nil, fmt.Errorf("image %s: %w", img.Name, ErrNoSAN)
+	}
+	return img.script(base, mac, "", nil)
 }
 
 // script is Script with, when again is set, the boot wrapped in a retry loop:
 // a failed download (or a boot that returns) is tried again with back-off, and
 // after the last attempt the machine goes back to the pool through again (the
 // identity URL of /boot.ipxe), so it follows any change of assignment.
-func (img *Image) script(base, mac string, again ipxescript.Expr) (*ipxescript.Script, error) {
+// A base image boots san, the machine's own disk (a stand-in for validation
+// when nil).
+func (img *Image) script(base, mac string, again ipxescript.Expr, san *sanTarget) (*ipxescript.Script, error) {
+	if img.Base != "" && san == nil {
+		san = &sanTarget{
+			Initiator: initiatorPrefix + "00-00-00-00-00-00",
+			RootPath:  "iscsi:pool.invalid::::" + targetPrefix + img.Name + ":00-00-00-00-00-00",
+		}
+	}
 	src := func(f string) string {
 		if strings.Contains(f, "://") {
 			return f
@@ -170,6 +216,10 @@ func (img *Image) script(base, mac string, again ipxescript.Expr) (*ipxescript.S
 			s.Sanboot(ipxescript.SAN{URIs: []string{img.SAN}})
 			return
 		}
+		if san != nil {
+			s.Sanboot(ipxescript.SAN{URIs: []string{san.RootPath}})
+			return
+		}
 		l := ipxescript.Linux{Kernel: src(img.Kernel), Args: strings.Fields(img.Cmdline)}
 		for _, f := range img.Initrds {
 			l.Initrds = append(l.Initrds, src(f))
@@ -177,6 +227,14 @@ func (img *Image) script(base, mac string, again ipxescript.Expr) (*ipxescript.S
 		s.LinuxBoot(l)
 	}
 	s := ipxescript.New().Echo(title)
+	if san != nil {
+		// iPXE logs in with this name and writes it, with the credentials,
+		// to the iBFT, so the booted system logs back in the same way.
+		s.Set("initiator-iqn", san.Initiator)
+		if san.CHAP != nil {
+			s.Set("username", san.CHAP.User).Set("password", san.CHAP.Secret)
+		}
+	}
 	if again == "" {
 		boot(s)
 	} else {

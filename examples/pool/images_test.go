@@ -29,6 +29,13 @@ func TestParseImage(t *testing.T) {
 	bad := map[string]string{
 		"empty":             `{}`,
 		"both":              `{"kernel": "vmlinuz", "san": "iscsi:x"}`,
+		"base and kernel":   `{"kernel": "vmlinuz", "base": "disk.img"}`,
+		"base and san":      `{"san": "iscsi:x", "base": "disk.img"}`,
+		"base with initrd":  `{"base": "disk.img", "initrds": ["i"]}`,
+		"base with cmdline": `{"base": "disk.img", "cmdline": "quiet"}`,
+		"base escape":       `{"base": "../disk.img"}`,
+		"base absolute":     `{"base": "/dev/sda"}`,
+		"base url":          `{"base": "http://a/disk.img"}`,
 		"san with cmdline":  `{"san": "iscsi:x", "cmdline": "quiet"}`,
 		"path escape":       `{"kernel": "../vmlinuz"}`,
 		"absolute path":     `{"kernel": "/boot/vmlinuz"}`,
@@ -61,7 +68,17 @@ func TestParseImage(t *testing.T) {
 		_, err := ParseImage(n, strings.NewReader(ok["linux"]))
 		assert.ErrorIs(t, err, ErrInvalid, n)
 	}
-	_, err := ParseImage("big", io.LimitReader(strings.NewReader(strings.Repeat(" ", maxImageFile+10)), maxImageFile+10))
+	// A base image's name is part of iSCSI names, which have no "_".
+	_, err := ParseImage("my_disk", strings.NewReader(`{"base": "disk.img"}`))
+	assert.ErrorIs(t, err, ErrInvalid)
+	img, err := ParseImage("my-disk.1", strings.NewReader(`{"description": "served", "base": "disk.img"}`))
+	require.NoError(t, err)
+	assert.Equal(t, "Base", img.Kind())
+	assert.Equal(t, []string{"disk.img"}, img.Local(), "the catalog checks the base file exists")
+	_, err = img.Script("http://192.0.2.1:8080", "")
+	assert.ErrorIs(t, err, ErrNoSAN, "a base image boots only through the pool's own target")
+
+	_, err = ParseImage("big", io.LimitReader(strings.NewReader(strings.Repeat(" ", maxImageFile+10)), maxImageFile+10))
 	assert.ErrorIs(t, err, ErrInvalid)
 }
 

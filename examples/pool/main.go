@@ -13,12 +13,15 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/netbootkit/netboot/dhcpboot"
 	"github.com/netbootkit/netboot/internal/netconf"
+	"github.com/netbootkit/netboot/ipxescript"
+	"github.com/netbootkit/netboot/iscsi"
 	"github.com/netbootkit/netboot/tftpserve"
 )
 
@@ -42,6 +45,12 @@ type config struct {
 	TFTP         string
 	Verbose      bool
 	MaxMachines  int
+
+	ISCSI     string // iSCSI listen address, or "off"
+	ISCSIHost string // host machines reach the target at
+	Overlays  string // overlays directory
+	CHAPFile  string // file holding USER:SECRET
+	SAN       SANConfig
 }
 
 const usageText = `pool: a network-boot server for a pool of diskless machines, with a web page
@@ -74,6 +83,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.IPXEDir, "ipxe", "/usr/lib/ipxe", "directory holding the iPXE binaries served over TFTP (-dhcp proxy; Debian package ipxe)")
 	fs.StringVar(&c.TFTP, "tftp", ":69", "TFTP listen address (-dhcp proxy)")
 	fs.IntVar(&c.MaxMachines, "max-machines", DefaultMaxMachines, "most machines the pool records; new MACs beyond it get an error script")
+	fs.StringVar(&c.ISCSI, "iscsi", ":3260", `iSCSI listen address of the disks the pool serves ("base" images), or "off"`)
+	fs.StringVar(&c.ISCSIHost, "iscsi-host", "", "host (address or name) machines reach the iSCSI target at (default: the host of -url)")
+	fs.StringVar(&c.Overlays, "overlays", "overlays", "directory of the machines' copy-on-write overlays of base images, OVERLAYS/IMAGE/MAC.cow (never deleted by the pool)")
+	fs.StringVar(&c.CHAPFile, "chap-file", "", "file holding USER:SECRET that every machine must prove with CHAP to reach its disk (the secret 12 to 16 bytes; default: no CHAP)")
 	fs.BoolVar(&c.Verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -92,6 +105,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-url %q: want the external base URL, e.g. http://192.0.2.1:8080", c.URL)
 	}
 	c.URL = strings.TrimSuffix(c.URL, "/")
+	if err := c.sanFlags(u); err != nil {
+		return nil, err
+	}
 	switch c.DHCP {
 	case "off":
 	case "proxy":
@@ -105,6 +121,56 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-dhcp %q: want off or proxy", c.DHCP)
 	}
 	return c, nil
+}
+
+// sanFlags resolves -iscsi, -iscsi-host and -overlays into c.SAN (-chap-file
+// is read later, with the password).
+func (c *config) sanFlags(u *url.URL) error {
+	if c.ISCSI == "off" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(c.ISCSI)
+	p, perr := strconv.ParseUint(port, 10, 16)
+	if err != nil || perr != nil || p == 0 {
+		return fmt.Errorf("-iscsi %q: want HOST:PORT, :PORT or off", c.ISCSI)
+	}
+	host := c.ISCSIHost
+	if host == "" {
+		host = u.Hostname()
+	}
+	if strings.ContainsAny(host, ":[]") {
+		// iPXE's iscsi: root path takes an IPv6 literal in brackets, but the
+		// RFC 4173 form is ambiguous for many initiators: ask for a name or
+		// IPv4 address.
+		return fmt.Errorf("-iscsi-host %q: want an IPv4 address or a host name", host)
+	}
+	if c.Overlays == "" {
+		return errors.New("-overlays: want a directory (or -iscsi off)")
+	}
+	c.SAN = SANConfig{Overlays: c.Overlays, Host: host, Port: uint16(p)}
+	return nil
+}
+
+// readCHAP reads -chap-file: one line USER:SECRET.
+func readCHAP(path string) (*iscsi.CHAP, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-chap-file: %w", err)
+	}
+	user, secret, ok := strings.Cut(strings.TrimRight(string(data), "\r\n"), ":")
+	if !ok || user == "" {
+		return nil, fmt.Errorf("-chap-file %s: want one line USER:SECRET", path)
+	}
+	ch := &iscsi.CHAP{User: user, Secret: secret}
+	if err := ch.Validate(); err != nil {
+		return nil, fmt.Errorf("-chap-file %s: %w", path, err)
+	}
+	// The credentials go into each machine's script: refuse what it cannot
+	// carry literally.
+	if err := ipxescript.New().Set("username", user).Set("password", secret).Err(); err != nil {
+		return nil, fmt.Errorf("-chap-file %s: %w", path, err)
+	}
+	return ch, nil
 }
 
 // readPassword reads the admin password file: one line, trailing newline removed.
@@ -126,7 +192,28 @@ type Pool struct {
 	Images *Catalog
 	boot   *bootSide
 	admin  *adminSide
+	san    *sanSide // nil until EnableSAN
 	log    *slog.Logger
+}
+
+// EnableSAN turns on the pool's own iSCSI target for "base" images; serve it
+// with ISCSIServer. Call it before serving.
+func (p *Pool) EnableSAN(cfg SANConfig) error {
+	s, err := newSANSide(cfg, p.Images, p.Store, p.log)
+	if err != nil {
+		return err
+	}
+	p.san, p.boot.san, p.admin.san = s, s, s
+	return nil
+}
+
+// ISCSIServer returns the iSCSI server of the pool's served disks (EnableSAN
+// first; nil without).
+func (p *Pool) ISCSIServer() *iscsi.Server {
+	if p.san == nil {
+		return nil
+	}
+	return p.san.server()
 }
 
 // NewPool opens the state file and images directory and builds the HTTP side.
@@ -160,8 +247,14 @@ func NewPool(statePath, imagesDir, base, password string, log *slog.Logger) (*Po
 	return &Pool{Store: st, Images: cat, boot: b, admin: a, log: log}, nil
 }
 
-// Close releases the images directory.
-func (p *Pool) Close() error { return p.Images.Root.Close() }
+// Close closes the served disks (overlays, then bases) and the images directory.
+func (p *Pool) Close() error {
+	var err error
+	if p.san != nil {
+		err = p.san.Close()
+	}
+	return errors.Join(err, p.Images.Root.Close())
+}
 
 // Handler returns the HTTP side: boot endpoints (GET only, no login) and the
 // admin pages (login, CSRF).
@@ -223,6 +316,18 @@ func run(args []string, stderr io.Writer) int {
 	}
 	defer p.Close()
 	p.Store.MaxMachines = c.MaxMachines
+	if c.ISCSI != "off" {
+		if c.CHAPFile != "" {
+			if c.SAN.CHAP, err = readCHAP(c.CHAPFile); err != nil {
+				fmt.Fprintln(stderr, "pool:", err)
+				return 1
+			}
+		}
+		if err := p.EnableSAN(c.SAN); err != nil {
+			fmt.Fprintln(stderr, "pool: -overlays:", err)
+			return 1
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := p.serve(ctx, c); err != nil {
@@ -273,8 +378,17 @@ func (p *Pool) serve(ctx context.Context, c *config) error {
 			return nil
 		})
 	}
+	if srv := p.ISCSIServer(); srv != nil {
+		il, err := net.Listen("tcp", c.ISCSI)
+		if err != nil {
+			g.Fail(netconf.BindError("iSCSI", c.ISCSI, asRoot, err))
+		} else {
+			g.Go("iSCSI", srv, func() error { return srv.Serve(il) })
+		}
+	}
 	g.Go("HTTP", httpSrv, func() error { return httpSrv.Serve(hl) })
 	p.log.Info("serving", "url", c.URL, "http", c.HTTP, "dhcp", c.DHCP, "state", c.State, "images", c.Images,
+		"iscsi", c.ISCSI, "overlays", c.SAN.Overlays, "chap", c.SAN.CHAP != nil,
 		"bootstrap", c.URL+"/bootstrap.ipxe", "admin", c.URL+"/admin/")
 	return g.Wait(ctx, 5*time.Second)
 }

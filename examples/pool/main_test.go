@@ -27,6 +27,13 @@ func TestParseFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "http://192.0.2.1:8080", c.URL)
 	assert.Equal(t, "off", c.DHCP)
+	assert.Equal(t, SANConfig{Overlays: "overlays", Host: "192.0.2.1", Port: 3260}, c.SAN, "iSCSI on :3260, advertised at -url's host")
+	c, err = parseFlags(append(base, "-iscsi", "127.0.0.1:3261", "-iscsi-host", "san.example", "-overlays", "/srv/ov"), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, SANConfig{Overlays: "/srv/ov", Host: "san.example", Port: 3261}, c.SAN)
+	c, err = parseFlags(append(base, "-iscsi", "off"), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, SANConfig{}, c.SAN)
 
 	for name, tc := range map[string]struct {
 		args []string
@@ -42,12 +49,40 @@ func TestParseFlags(t *testing.T) {
 		"proxy no addr":    {append(base, "-dhcp", "proxy", "-iface", "eth0"), "-addr"},
 		"bad dhcp":         {append(base, "-dhcp", "lab"), "want off or proxy"},
 		"stray":            {append(base, "stray"), "unexpected argument"},
+		"iscsi no port":    {append(base, "-iscsi", "3260"), "-iscsi"},
+		"iscsi port 0":     {append(base, "-iscsi", ":0"), "-iscsi"},
+		"iscsi ipv6 host":  {append(base, "-iscsi-host", "fe80::1"), "-iscsi-host"},
+		"no overlays":      {append(base, "-overlays", ""), "-overlays"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		assert.ErrorContains(t, err, tc.want, name)
 	}
 	_, err = parseFlags([]string{"-h"}, io.Discard)
 	assert.True(t, errors.Is(err, flag.ErrHelp))
+}
+
+func TestReadCHAP(t *testing.T) {
+	dir := t.TempDir()
+	for body, want := range map[string]string{
+		"pool:twelvebytes+\n": "",
+		"nocolon\n":           "USER:SECRET",
+		":twelvebytes+":       "USER:SECRET",
+		"pool:short":          "-chap-file",
+		"pool:twelve${x}+":    "-chap-file",
+	} {
+		p := filepath.Join(dir, "chap")
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		ch, err := readCHAP(p)
+		if want == "" {
+			require.NoError(t, err)
+			assert.Equal(t, "pool", ch.User)
+			assert.Equal(t, "twelvebytes+", ch.Secret)
+			continue
+		}
+		assert.ErrorContains(t, err, want, body)
+	}
+	_, err := readCHAP(filepath.Join(dir, "missing"))
+	assert.ErrorContains(t, err, "-chap-file")
 }
 
 // The server refuses to start without a real password, and with a corrupt state
