@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -303,4 +304,95 @@ func goGetTimeout(addr, name string, d time.Duration) ([]byte, int64, error) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// BenchmarkBlockSend measures the server's cost per DATA block, the TFTP
+// hot path: one op is one block sent and acknowledged. The client is a raw
+// lock-step loop over a loopback socket that reuses its buffers and
+// allocates nothing per block, so allocs/op is the server's (pin/tftp's
+// send loop plus this package's body reader) per block.
+func BenchmarkBlockSend(b *testing.B) {
+	for _, bs := range []int{512, 1468, 8192} {
+		b.Run("blksize="+strconv.Itoa(bs), func(b *testing.B) {
+			data := testData(bs*4096, 3) // reused: a transfer restarts when it ends
+			srv := &Server{Handler: HandlerFunc(func(ctx context.Context, req *Request) (Content, error) { return Bytes(data), nil })}
+			conn, err := ListenPacket("udp", "127.0.0.1:0")
+			require.NoError(b, err)
+			go srv.Serve(conn)
+			defer srv.Shutdown(context.Background())
+			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			require.NoError(b, err)
+			defer c.Close()
+			rrq := []byte("\x00\x01b.bin\x00octet\x00blksize\x00" + strconv.Itoa(bs) + "\x00")
+			srvAddr := conn.LocalAddr().(*net.UDPAddr)
+			buf := make([]byte, bs+4)
+			ack := []byte{0, 4, 0, 0}
+			var peer *net.UDPAddr
+			start := func() {
+				_, err := c.WriteToUDP(rrq, srvAddr)
+				require.NoError(b, err)
+				n, from, err := c.ReadFromUDP(buf)
+				require.NoError(b, err)
+				require.True(b, n >= 2 && buf[1] == 6, "want OACK, got % x", buf[:min(n, 8)])
+				peer = from
+				ack[2], ack[3] = 0, 0
+				_, err = c.WriteToUDP(ack, peer)
+				require.NoError(b, err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(time.Hour))
+			start()
+			b.SetBytes(int64(bs))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				n, _, err := c.ReadFromUDP(buf)
+				if err != nil || n < 4 || buf[1] != 3 {
+					b.Fatalf("want DATA: %v % x", err, buf[:min(n, 8)])
+				}
+				ack[2], ack[3] = buf[2], buf[3]
+				if _, err := c.WriteToUDP(ack, peer); err != nil {
+					b.Fatal(err)
+				}
+				if n < bs+4 { // last block: the next op starts a new transfer
+					b.StopTimer()
+					start()
+					b.StartTimer()
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRequestPath measures what a read request costs before the first
+// block: name cleaning, ServeMux routing (exact, prefix and MAC routes) and
+// opening the file through OpenDir's os.Root.
+func BenchmarkRequestPath(b *testing.B) {
+	root := testTree(b)
+	d, err := OpenDir(root)
+	require.NoError(b, err)
+	defer d.Close()
+	mux := NewServeMux()
+	mux.Handle("ipxe/", StripPrefix("ipxe/", d))
+	mux.HandleFunc("boot.ipxe", func(ctx context.Context, req *Request) (Content, error) { return String("#!ipxe\n"), nil })
+	mux.HandleMAC(d)
+	mux.Handle("sub/", d)
+	for _, raw := range []string{"ipxe/1m.bin", "/boot.ipxe", "52-54-00-12-34-56/511.bin", "sub//dir\\file.txt"} {
+		b.Run(strings.ReplaceAll(raw, "/", "_"), func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				name, err := CleanName(raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c, err := mux.ServeTFTP(ctx, &Request{Name: name, RawName: raw})
+				if err != nil {
+					b.Fatal(raw, err)
+				}
+				if cl, ok := c.Body.(io.Closer); ok {
+					cl.Close()
+				}
+			}
+		})
+	}
 }
