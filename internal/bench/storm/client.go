@@ -112,14 +112,17 @@ type relay struct {
 	stray int
 	// Resent counts DHCP retransmissions (a request that got no answer in time).
 	resent atomic.Int64
+	// Restarts counts DORAs started over after a NAK.
+	restarts atomic.Int64
 }
 
-// newRelay binds local:67 in namespace ns and starts reading.
-func newRelay(ns string, local, server netip.Addr, inNetns func(string, func() error) error) (*relay, error) {
-	r := &relay{server: &net.UDPAddr{IP: server.AsSlice(), Port: dhcpv4.ServerPort}, giaddr: local.AsSlice(),
+// newRelay binds local (port 67 for a real server, which answers relays
+// there) in namespace ns and starts reading; requests go to server.
+func newRelay(ns string, local, server netip.AddrPort, inNetns func(string, func() error) error) (*relay, error) {
+	r := &relay{server: net.UDPAddrFromAddrPort(server), giaddr: local.Addr().AsSlice(),
 		waiters: map[dhcpv4.TransactionID]chan *dhcpv4.DHCPv4{}}
 	err := inNetns(ns, func() error {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: local.AsSlice(), Port: dhcpv4.ServerPort})
+		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
 		if err != nil {
 			return err
 		}
@@ -189,6 +192,7 @@ func (r *relay) exchange(ctx context.Context, req *dhcpv4.DHCPv4, wantType dhcpv
 		r.mu.Unlock()
 	}()
 	b := req.ToBytes()
+	other := map[dhcpv4.MessageType]int{} // answers of the wrong type, for the error
 	for i, w := range waits {
 		if i > 0 {
 			r.resent.Add(1)
@@ -207,7 +211,9 @@ func (r *relay) exchange(ctx context.Context, req *dhcpv4.DHCPv4, wantType dhcpv
 					return m, nil
 				case dhcpv4.MessageTypeNak:
 					t.Stop()
-					return nil, fmt.Errorf("%w: DHCPNAK %s", ErrRefused, m.Message())
+					return nil, fmt.Errorf("%w: %w %s", ErrRefused, errNAK, m.Message())
+				default:
+					other[m.MessageType()]++
 				}
 			case <-t.C:
 				break wait
@@ -217,8 +223,18 @@ func (r *relay) exchange(ctx context.Context, req *dhcpv4.DHCPv4, wantType dhcpv
 			}
 		}
 	}
+	if len(other) > 0 {
+		return nil, fmt.Errorf("%w: no %s for xid %s (other answers: %v)", ErrTimeout, wantType, req.TransactionID, other)
+	}
 	return nil, fmt.Errorf("%w: no %s for xid %s", ErrTimeout, wantType, req.TransactionID)
 }
+
+// errNAK is a DHCPNAK: the client starts over with a DISCOVER.
+var errNAK = errors.New("DHCPNAK")
+
+// maxNAKs is how many times a client starts over after a DHCPNAK before it
+// counts as failed (RFC 2131 §3.1: a NAK sends the client back to INIT).
+const maxNAKs = 4
 
 // Client retransmission waits.
 var (
@@ -264,8 +280,20 @@ func (m machine) options(ipxe bool) []dhcpv4.Modifier {
 	return mods
 }
 
-// dora runs DISCOVER/OFFER/REQUEST/ACK and returns the ACK.
+// dora runs DISCOVER/OFFER/REQUEST/ACK and returns the ACK; after a NAK it
+// starts over, as a client in INIT does, up to maxNAKs times.
 func (m machine) dora(ctx context.Context, r *relay, ipxe bool, waits []time.Duration) (*dhcpv4.DHCPv4, error) {
+	for naks := 0; ; naks++ {
+		ack, err := m.dora1(ctx, r, ipxe, waits)
+		if naks+1 < maxNAKs && errors.Is(err, errNAK) {
+			r.restarts.Add(1)
+			continue
+		}
+		return ack, err
+	}
+}
+
+func (m machine) dora1(ctx context.Context, r *relay, ipxe bool, waits []time.Duration) (*dhcpv4.DHCPv4, error) {
 	d, err := dhcpv4.NewDiscovery(m.MAC, m.options(ipxe)...)
 	if err != nil {
 		return nil, err
@@ -308,11 +336,11 @@ func bootFile(ack *dhcpv4.DHCPv4) (file string, server net.IP) {
 	return file, server
 }
 
-// tftpGet fetches file from server:69 the way a PXE ROM does (octet mode,
+// tftpGet fetches file from server (port 69) the way a PXE ROM does (octet mode,
 // blksize 1468, tsize), from a socket created in namespace ns, and returns
 // the size and CRC-32C of what arrived. Lost packets are retransmitted after
 // 1, 2, 4, 8 s (then it gives up).
-func tftpGet(ctx context.Context, ns string, inNetns func(string, func() error) error, local netip.Addr, server net.IP, file string, resent *atomic.Int64) (want, error) {
+func tftpGet(ctx context.Context, ns string, inNetns func(string, func() error) error, local netip.Addr, server *net.UDPAddr, file string, resent *atomic.Int64) (want, error) {
 	var conn *net.UDPConn
 	if err := inNetns(ns, func() error {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: local.AsSlice()})
@@ -328,7 +356,7 @@ func tftpGet(ctx context.Context, ns string, inNetns func(string, func() error) 
 	for _, s := range []string{file, "octet", "blksize", strconv.Itoa(blksize), "tsize", "0"} {
 		rrq = append(append(rrq, s...), 0)
 	}
-	dst := &net.UDPAddr{IP: server, Port: 69}
+	dst := server
 	last := rrq
 	var peer *net.UDPAddr
 	bs := 512
@@ -470,6 +498,8 @@ type boot struct {
 	relay   *relay
 	nbp     want
 	files   map[string]want
+	// tftpPort is where TFTP servers listen (69).
+	tftpPort int
 	// TFTPResent counts TFTP retransmissions by the clients.
 	TFTPResent atomic.Int64
 }
@@ -495,7 +525,7 @@ func (b *boot) run(ctx context.Context, m machine, st *[len(stages)]time.Duratio
 	if file == "" || server == nil {
 		return 0, &stageError{"dhcp-pxe", fmt.Errorf("%w: no boot file or server in the ACK", ErrRefused)}
 	}
-	got, err := tftpGet(ctx, b.ns, b.inNetns, b.local, server, file, &b.TFTPResent)
+	got, err := tftpGet(ctx, b.ns, b.inNetns, b.local, &net.UDPAddr{IP: server, Port: b.tftpPort}, file, &b.TFTPResent)
 	lap(1)
 	if err != nil {
 		return 0, &stageError{"tftp", err}

@@ -1,6 +1,7 @@
 package storm
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -62,6 +63,8 @@ var metrics = []harness.Metric{
 	{Key: "dhcp-ipxe_p95", Unit: "s"},
 	{Key: "http_p95", Unit: "s"},
 	{Key: "resent", Unit: "packets"},
+	{Key: "naks", Unit: "restarts"},
+	{Key: "srv_drops", Unit: "datagrams"},
 }
 
 // files are the boot files every subject serves, made once per run.
@@ -143,6 +146,8 @@ type storm struct {
 	n     int
 	net   *harness.Net
 	seq   int // Start calls, for fresh state directories
+	// logFile is the running server's log, scanned for warnings after a run.
+	logFile string
 }
 
 func workload(cfg harness.Config, fs *files, n int) harness.Workload {
@@ -202,9 +207,11 @@ func (s *storm) setup(ctx context.Context) (func(), error) {
 		return nil, fmt.Errorf("server namespace address %s, want %s", n.ServerIP, serverIP)
 	}
 	s.net = n
-	s.cfg.Host.PeerVersion("dnsmasq", "dnsmasq-base")
-	s.cfg.Host.PeerVersion("nginx", "nginx-common")
-	s.cfg.Host.PeerVersion("ipxe", "ipxe")
+	if h := s.cfg.Host; h != nil {
+		h.PeerVersion("dnsmasq", "dnsmasq-base")
+		h.PeerVersion("nginx", "nginx-common")
+		h.PeerVersion("ipxe", "ipxe")
+	}
 	return n.Close, nil
 }
 
@@ -223,7 +230,7 @@ func (s *storm) stateDir(name string) (string, error) {
 // range, TFTP of Debian's iPXE binaries, HTTP of -dir (default.ipxe,
 // vmlinuz, initrd.img), with its crash-safe lease file.
 func (s *storm) startOurs(ctx context.Context) (*harness.Server, error) {
-	bin, err := harness.BuildOurs(ctx, "./examples/minimal")
+	bin, err := harness.BuildOurs(ctx, "github.com/netbootkit/netboot/examples/minimal")
 	if err != nil {
 		return nil, err
 	}
@@ -231,16 +238,24 @@ func (s *storm) startOurs(ctx context.Context) (*harness.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := harness.StartProc(s.net.Server, nil, bin,
+	// Its log (a line per DHCP answer, TFTP transfer and HTTP request) goes
+	// to a file, as dnsmasq's and nginx's do: a pipe to this busy benchmark
+	// process would stall the server whenever the pipe is full. exec keeps
+	// the PID the server's.
+	logFile := filepath.Join(st, "minimal.log")
+	args := shellQuote([]string{bin,
 		"-dhcp", "lab", "-iface", s.net.Iface, "-addr", serverIP.String(),
-		"-range", rangeFirst+"-"+rangeLast, "-dir", filepath.Join(s.files.dir, "www"),
-		"-ipxe", nbpDir, "-leases", filepath.Join(st, "leases"), "-http", ":80", "-tftp", ":69")
+		"-range", rangeFirst + "-" + rangeLast, "-dir", filepath.Join(s.files.dir, "www"),
+		"-ipxe", nbpDir, "-leases", filepath.Join(st, "leases"), "-http", ":80", "-tftp", ":69"})
+	p, err := harness.StartProc(s.net.Server, nil, "sh", "-c", "exec "+args+" 2>"+shellQuote([]string{logFile}))
 	if err != nil {
 		return nil, err
 	}
+	s.logFile = logFile
 	if err := s.ready(ctx, p); err != nil {
 		p.Stop()
-		return nil, fmt.Errorf("minimal: %w", err)
+		b, _ := os.ReadFile(logFile)
+		return nil, fmt.Errorf("minimal: %w\n%s", err, b)
 	}
 	return p.Server(serverIP.String(), func() { os.RemoveAll(st) }), nil
 }
@@ -280,6 +295,7 @@ func (s *storm) startPeer(ctx context.Context) (*harness.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.logFile = ""
 	if err := s.ready(ctx, p); err != nil {
 		p.Stop()
 		b, _ := os.ReadFile(filepath.Join(st, "error.log"))
@@ -346,15 +362,17 @@ type result struct {
 
 // run starts n clients at once and waits for all of them.
 func (s *storm) run(ctx context.Context, subject string, srv *harness.Server) (harness.Sample, error) {
-	r, err := newRelay(s.net.Client, s.net.ClientIP, serverIP, harness.InNetns)
+	r, err := newRelay(s.net.Client, netip.AddrPortFrom(s.net.ClientIP, 67), netip.AddrPortFrom(serverIP, 67), harness.InNetns)
 	if err != nil {
 		return harness.Sample{}, err
 	}
 	defer r.Close()
 	b := &boot{ns: s.net.Client, inNetns: harness.InNetns, local: s.net.ClientIP, relay: r,
-		nbp: s.files.nbp, files: s.files.want}
+		tftpPort: 69, nbp: s.files.nbp, files: s.files.want}
 	ctx, cancel := context.WithTimeout(ctx, clientRunLimit)
 	defer cancel()
+	srvDrops0 := udpDrops(fmt.Sprintf("/proc/%d/net/snmp", srv.PID))
+	cliDrops0 := s.clientDrops()
 	res := make([]result, s.n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -375,18 +393,112 @@ func (s *storm) run(ctx context.Context, subject string, srv *harness.Server) (h
 	wall := time.Since(t0)
 	sample := summarize(res, wall)
 	sample.Values["resent"] = float64(r.resent.Load() + b.TFTPResent.Load())
+	sample.Values["naks"] = float64(r.restarts.Load())
+	// Datagrams the kernel dropped because a socket's buffer was full: in
+	// the server namespace (DHCP and TFTP requests the server never saw)
+	// and, as a check on the clients, in the client namespace.
+	sample.Values["srv_drops"] = float64(udpDrops(fmt.Sprintf("/proc/%d/net/snmp", srv.PID)) - srvDrops0)
+	if d := s.clientDrops() - cliDrops0; d > 0 {
+		sample.Note = strings.TrimPrefix(sample.Note+fmt.Sprintf("; %d datagrams dropped by client sockets", d), "; ")
+	}
 	r.mu.Lock()
 	if r.stray > 0 {
 		sample.Note = strings.TrimPrefix(sample.Note+fmt.Sprintf("; %d stray DHCP replies", r.stray), "; ")
 	}
 	r.mu.Unlock()
-	if sample.Note != "" {
+	if s.logFile != "" {
+		if w := warnings(s.logFile); w != "" {
+			sample.Note = strings.TrimPrefix(sample.Note+"; server: "+w, "; ")
+		}
+	}
+	if sample.Note != "" && s.cfg.Logger != nil {
 		s.cfg.Logger.Info("storm", "workload", fmt.Sprintf("storm-%d", s.n), "subject", subject, "note", sample.Note)
 	}
 	if ok := sample.Values["ok"]; ok == 0 {
 		return sample, fmt.Errorf("%w: %s", errNoClients, sample.Note)
 	}
 	return sample, nil
+}
+
+// udpDrops reads a namespace's UDP RcvbufErrors counter from a
+// /proc/…/net/snmp file (0 when unreadable).
+func udpDrops(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return parseUDPDrops(string(b))
+}
+
+// parseUDPDrops finds Udp: RcvbufErrors in the text of /proc/net/snmp: a
+// header line of names and a line of values, both starting "Udp:".
+func parseUDPDrops(snmp string) int64 {
+	var names []string
+	for _, l := range strings.Split(snmp, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				var v int64
+				if _, err := fmt.Sscan(f[i], &v); err == nil {
+					return v
+				}
+			}
+		}
+		return 0
+	}
+	return 0
+}
+
+// clientDrops is udpDrops of the client namespace.
+func (s *storm) clientDrops() int64 {
+	var n int64
+	_ = harness.InNetns(s.net.Client, func() error {
+		n = udpDrops("/proc/thread-self/net/snmp")
+		return nil
+	})
+	return n
+}
+
+// warnings counts the WARN and ERROR lines of our server's log and returns
+// them with the first of each, or "".
+func warnings(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	count := map[string]int{}
+	first := map[string]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		for _, lv := range []string{"level=WARN", "level=ERROR"} {
+			if strings.Contains(l, lv) {
+				if count[lv]++; count[lv] == 1 {
+					first[lv] = l
+				}
+			}
+		}
+	}
+	var out []string
+	for _, lv := range []string{"level=ERROR", "level=WARN"} {
+		if count[lv] > 0 {
+			l := first[lv]
+			if len(l) > 200 {
+				l = l[:200] + "…"
+			}
+			out = append(out, fmt.Sprintf("%d × %s (first: %s)", count[lv], lv, l))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // summarize turns client results into a sample: time to the last finish,
