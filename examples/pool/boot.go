@@ -134,8 +134,8 @@ func (b *bootSide) RenderScript(ctx context.Context, m *ipxescript.Machine) (*ip
 func (b *bootSide) waiting(mac string) *ipxescript.Script {
 	return ipxescript.New().
 		Echo("pool: this machine ("+mac+") has no image assigned yet.").
-		Echo("pool: waiting for an administrator to assign one; asking again every "+waitDelay.String()+".").
-		Sleep(waitDelay).
+		Echo("pool: waiting for an administrator to assign one; asking again every "+b.wait.String()+".").
+		Sleep(b.wait).
 		Cmd("chain", "--replace", "--autofree", b.again)
 }
 

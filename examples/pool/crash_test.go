@@ -18,6 +18,9 @@ import (
 const crashEnv = "POOL_CRASH_WRITER"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stderr))
+	}
 	if addr := os.Getenv(proxyEnv); addr != "" {
 		guestfwdRelay(addr)
 		return

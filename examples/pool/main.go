@@ -45,6 +45,7 @@ type config struct {
 	TFTP         string
 	Verbose      bool
 	MaxMachines  int
+	Wait         time.Duration // waiting screen's delay
 
 	ISCSI     string // iSCSI listen address, or "off"
 	ISCSIHost string // host machines reach the target at
@@ -87,6 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.ISCSIHost, "iscsi-host", "", "host (address or name) machines reach the iSCSI target at (default: the host of -url)")
 	fs.StringVar(&c.Overlays, "overlays", "overlays", "directory of the machines' copy-on-write overlays of base images, OVERLAYS/IMAGE/MAC.cow (never deleted by the pool)")
 	fs.StringVar(&c.CHAPFile, "chap-file", "", "file holding USER:SECRET that every machine must prove with CHAP to reach its disk (the secret 12 to 16 bytes; default: no CHAP)")
+	fs.DurationVar(&c.Wait, "wait", waitDelay, "how long a machine without an image waits before asking again (1s to 10m)")
 	fs.BoolVar(&c.Verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -105,6 +107,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-url %q: want the external base URL, e.g. http://192.0.2.1:8080", c.URL)
 	}
 	c.URL = strings.TrimSuffix(c.URL, "/")
+	if c.Wait < time.Second || c.Wait > 10*time.Minute {
+		return nil, fmt.Errorf("-wait %s: want 1s to 10m", c.Wait)
+	}
 	if err := c.sanFlags(u); err != nil {
 		return nil, err
 	}
@@ -316,6 +321,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	defer p.Close()
 	p.Store.MaxMachines = c.MaxMachines
+	p.boot.wait = c.Wait
 	if c.ISCSI != "off" {
 		if c.CHAPFile != "" {
 			if c.SAN.CHAP, err = readCHAP(c.CHAPFile); err != nil {

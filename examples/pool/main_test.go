@@ -53,6 +53,7 @@ func TestParseFlags(t *testing.T) {
 		"iscsi port 0":     {append(base, "-iscsi", ":0"), "-iscsi"},
 		"iscsi ipv6 host":  {append(base, "-iscsi-host", "fe80::1"), "-iscsi-host"},
 		"no overlays":      {append(base, "-overlays", ""), "-overlays"},
+		"wait too short":   {append(base, "-wait", "100ms"), "-wait"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		assert.ErrorContains(t, err, tc.want, name)

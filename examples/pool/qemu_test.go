@@ -52,7 +52,9 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // of ipxe-qemu) in QEMU with restricted user networking: the machine gets the
 // bootstrap URL by DHCP, joins the pool with the identity real iPXE sends,
 // waits, and after an assignment its next ask fetches that image's kernel and
-// initrd from the pool.
+// initrd from the pool. TestLabBoot goes further (a real LAN, proxyDHCP,
+// Linux, served disks) but needs root; this one needs neither root nor
+// namespaces, and drives the virtio-net ROM instead of the e1000's.
 func TestQEMUBootFollowsAssignment(t *testing.T) {
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
