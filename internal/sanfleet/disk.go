@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/netbootkit/netboot/cow"
 	"github.com/netbootkit/netboot/iscsi"
@@ -32,7 +33,9 @@ type disk struct {
 	base   *cow.Base
 	target *iscsi.Target
 
-	mu      sync.Mutex
+	ov atomic.Pointer[cow.Overlay] // the open overlay: the lock-free fast path
+
+	mu      sync.Mutex   // serialises opening and closing
 	overlay *cow.Overlay // nil until opened
 	err     error        // sticky open error or cow.ErrClosed
 }
@@ -41,6 +44,9 @@ var _ iscsi.Device = (*disk)(nil)
 
 // open opens or creates the machine's overlay at first use.
 func (d *disk) open() (*cow.Overlay, error) {
+	if o := d.ov.Load(); o != nil {
+		return o, nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.overlay != nil || d.err != nil {
@@ -66,6 +72,7 @@ func (d *disk) open() (*cow.Overlay, error) {
 		return nil, d.err
 	}
 	d.overlay = o
+	d.ov.Store(o)
 	d.f.log().Info("overlay", d.attrs("file", path, "created", created)...)
 	if d.f.OnOverlay != nil {
 		d.f.OnOverlay(d.image, d.mac, path, created)
@@ -133,6 +140,7 @@ func (d *disk) close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	o := d.overlay
+	d.ov.Store(nil)
 	d.overlay, d.err = nil, cow.ErrClosed
 	if o != nil {
 		return o.Close()

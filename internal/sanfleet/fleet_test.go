@@ -30,7 +30,7 @@ const (
 
 // newBase writes a base image whose every sector holds its own number (plus
 // seed) and opens it.
-func newBase(t *testing.T, seed byte) (*cow.Base, string, []byte) {
+func newBase(t testing.TB, seed byte) (*cow.Base, string, []byte) {
 	t.Helper()
 	data := make([]byte, 4<<20)
 	for i := range data {
