@@ -63,6 +63,9 @@ func cowWorkload(s *shared, c cowCase) harness.Workload {
 		if err != nil {
 			return nil, err
 		}
+		if err := flush(raw, copied); err != nil {
+			return nil, err
+		}
 		p, err := harness.StartProc("", nil, bin, "-device", device, "-work", c.work,
 			"-base", base, "-file", file, "-seconds", strconv.FormatFloat(s.p.seconds, 'f', -1, 64))
 		if err != nil {

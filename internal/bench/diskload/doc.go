@@ -15,7 +15,9 @@
 // made once per run in the run's scratch directory; both use buffered
 // pread/pwrite, and the file is flushed and then read once after it is
 // made, so it sits in the page cache for both (equal footing; neither uses
-// O_DIRECT, and nothing drops caches between rounds). The target runs in
+// O_DIRECT, and nothing drops caches between rounds). Before every start
+// the file is fsynced, so no target pays for the write-back of the writes
+// the one before it accepted. The target runs in
 // the server namespace of a harness.Net, the client in the client
 // namespace, over the veth pair between them, so the traffic crosses a real
 // (virtual) link rather than loopback.
@@ -44,7 +46,8 @@
 // like a server's. Every run does two phases of half the duration each:
 // 1 MiB sequential I/O (headline, MB/s), then 4 KiB random I/O (IOPS).
 // The base is a 1 GiB file of pseudo-random data in the page cache; the
-// raw file is a copy of it, also in the page cache. The overlay uses the
+// raw file is a copy of it, also in the page cache; the raw file and the
+// copied overlay are fsynced before every start, as in the iSCSI group. The overlay uses the
 // default chunk size (cow.DefaultChunkSize, 64 KiB).
 //
 //   - cow-read-unchanged: reads from a new, empty overlay (everything comes

@@ -131,12 +131,18 @@ func iscsiWorkload(s *shared, c iscsiCase) harness.Workload {
 			{
 				Name: "netboot", Ours: true, Check: check(),
 				Start: func(ctx context.Context) (*harness.Server, error) {
+					if err := flush(img); err != nil {
+						return nil, err
+					}
 					return startOurTarget(ctx, net, img)
 				},
 			},
 			{
 				Name: "tgtd", Check: check([2]string{"tgtd", "tgt"}, [2]string{"tgtadm", "tgt"}),
 				Start: func(ctx context.Context) (*harness.Server, error) {
+					if err := flush(img); err != nil {
+						return nil, err
+					}
 					return startTgtd(ctx, net, img)
 				},
 			},
