@@ -17,7 +17,7 @@ import (
 const (
 	imageSize    = 1 << 30 // iSCSI LUN and COW base image
 	runSeconds   = 10      // one loadgen run, one cowload run (two phases)
-	quickSeconds = 2
+	quickSeconds = 1
 )
 
 // Our programs, built once per run by harness.BuildOurs (import paths, so

@@ -25,7 +25,7 @@
 // The client is loadgen (loadgen/loadgen.c, compiled here with gcc
 // against Debian's libiscsi-dev): one libiscsi session, one connection, no
 // digests, QUEUEDEPTH READ(16)/WRITE(16) commands kept in flight for a
-// fixed time (10 s; 2 s in a quick run), then the commands in flight are
+// fixed time (10 s; 1 s in a quick run), then the commands in flight are
 // waited for. Debian's fio has no libiscsi engine, and iscsi-perf only
 // reads, so this small client is the real initiator both targets see. It
 // prints the commands completed, the wall time, the mean and 99th
@@ -76,5 +76,5 @@
 // # Quick runs
 //
 // harness.Config.Quick divides the image size by 16 (64 MiB) and runs
-// 2 s per measurement instead of 10 s.
+// 1 s per measurement instead of 10 s.
 package diskload
