@@ -3,6 +3,7 @@ package lab_test
 import (
 	"bufio"
 	"net"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
@@ -147,4 +148,34 @@ func TestRemoveStale(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(list), dead)
 	assert.Contains(t, string(list), n.LAN)
+}
+
+// TestRAConfigSLAAC lets Linux's own Neighbor Discovery parse a configured
+// advertisement: a peer namespace autoconfigures an address in the
+// announced prefix (A flag, prefix information option) and sees the O flag.
+func TestRAConfigSLAAC(t *testing.T) {
+	lab.RequireRoot(t)
+	lab.Require(t, "ip")
+	n := lab.NewNet(t)
+	peer := n.AddHost("slaac")
+	for _, k := range []string{"accept_ra=2", "autoconf=1", "forwarding=0"} {
+		_, err := peer.Run("sysctl", "-w", "net.ipv6.conf."+peer.Iface+"."+k)
+		require.NoError(t, err)
+	}
+	ra := n.Server.StartRAConfig(t, lab.RAConfig{Other: true, Prefix: netip.MustParsePrefix("fd77:1::/64")})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := peer.Run("ip", "-6", "addr", "show", "dev", peer.Iface, "scope", "global")
+		require.NoError(t, err)
+		if strings.Contains(out, "inet6 fd77:1::") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no SLAAC address from the advertisement in 30 s (sent %d, err %v):\n%s", ra.Sent(), ra.Err(), out)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the kernel; bounded above
+	}
+	b := lab.RAConfig{Managed: true, Other: true, Prefix: netip.MustParsePrefix("fd77:1::/64")}.Message(net.HardwareAddr{2, 0, 0, 0, 0, 1})
+	assert.Equal(t, byte(0xC0), b[5], "M and O flags")
+	assert.Len(t, b, 16+8+32)
 }

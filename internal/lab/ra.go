@@ -26,13 +26,52 @@ const RAInterval = time.Second
 // sockets. To a client such as iPXE it says "no IPv6 here": address
 // autoconfiguration is complete and it can stop waiting for a router.
 func RouterAdvertisement(mac net.HardwareAddr) []byte {
-	b := make([]byte, 16, 16+8)
+	return RAConfig{}.Message(mac)
+}
+
+// RAConfig says what a Router Advertisement announces beyond "no default
+// router here" (router lifetime stays 0 either way: the LAN has no route
+// out).
+type RAConfig struct {
+	// Managed (M flag) sends clients to stateful DHCPv6 for addresses.
+	Managed bool
+	// Other (O flag) sends clients to DHCPv6 for other configuration
+	// (stateless: Information-Request), e.g. the boot file URL.
+	Other bool
+	// Prefix, when valid (a /64), is announced on-link and for address
+	// autoconfiguration (SLAAC), so clients get addresses in it.
+	Prefix netip.Prefix
+}
+
+// Message returns the advertisement as ICMPv6 bytes (checksum zero, filled
+// in by the kernel): the header with the configured flags, a prefix
+// information option (RFC 4861 section 4.6.2) when Prefix is set, and the
+// source link-layer address option for mac.
+func (c RAConfig) Message(mac net.HardwareAddr) []byte {
+	b := make([]byte, 16, 16+8+32)
 	b[0] = byte(ipv6.ICMPTypeRouterAdvertisement)
 	b[4] = 64 // current hop limit
-	// b[5] flags 0, b[6:8] router lifetime 0, b[8:16] reachable/retrans 0.
+	if c.Managed {
+		b[5] |= 0x80
+	}
+	if c.Other {
+		b[5] |= 0x40
+	}
+	// b[6:8] router lifetime 0, b[8:16] reachable/retrans 0.
 	if len(mac) == 6 {
 		b = append(b, 1, 1) // source link-layer address, 8 bytes
 		b = append(b, mac...)
+	}
+	if c.Prefix.IsValid() && c.Prefix.Addr().Is6() {
+		p := make([]byte, 32)
+		p[0], p[1] = 3, 4 // prefix information, 32 bytes
+		p[2] = byte(c.Prefix.Bits())
+		p[3] = 0xC0                             // L (on-link) and A (autonomous address configuration)
+		binary.BigEndian.PutUint32(p[4:], 3600) // valid lifetime
+		binary.BigEndian.PutUint32(p[8:], 1800) // preferred lifetime
+		a := c.Prefix.Masked().Addr().As16()
+		copy(p[16:], a[:])
+		b = append(b, p...)
 	}
 	return b
 }
@@ -83,7 +122,14 @@ func (s *RASender) Close() error {
 // in t.Cleanup.
 func (h *Host) StartRA(t testing.TB) *RASender {
 	t.Helper()
-	s, err := h.startRA()
+	return h.StartRAConfig(t, RAConfig{})
+}
+
+// StartRAConfig is StartRA announcing c: DHCPv6 flags and an on-link SLAAC
+// prefix, for IPv6 network-boot tests.
+func (h *Host) StartRAConfig(t testing.TB, c RAConfig) *RASender {
+	t.Helper()
+	s, err := h.startRA(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +137,7 @@ func (h *Host) StartRA(t testing.TB) *RASender {
 	return s
 }
 
-func (h *Host) startRA() (*RASender, error) {
+func (h *Host) startRA(c RAConfig) (*RASender, error) {
 	ifi, conn, err := h.raSocket()
 	if err != nil {
 		return nil, err
@@ -112,7 +158,7 @@ func (h *Host) startRA() (*RASender, error) {
 		conn.Close()
 		return nil, fmt.Errorf("lab: RA socket in %s: %w", h.Netns, err)
 	}
-	ra := RouterAdvertisement(ifi.HardwareAddr)
+	ra := c.Message(ifi.HardwareAddr)
 	// No zone name: names resolve in the namespace of the thread that
 	// sends, which is not the host's; the interface index goes in the
 	// control message instead.
