@@ -324,7 +324,7 @@ func (a *adminSide) machines(w http.ResponseWriter, status int, s *session, done
 		rows = append(rows, v)
 	}
 	a.render(w, status, "machines.html", map[string]any{
-		"CSRF": s.csrf, "Machines": rows, "Images": res.Images, "SAN": a.san != nil,
+		"CSRF": s.csrf, "Machines": rows, "Images": res.Images, "SAN": a.san != nil, "Wait": a.boot.wait.String(),
 		"Notice": notices[done], "Done": done, "Error": errMsg, "Page": "machines",
 	})
 }
@@ -425,6 +425,14 @@ func (a *adminSide) reset(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	hw, _ := net.ParseMAC(mac)
 	err = a.san.fleet.Reset(image, hw)
+	if err != nil && !errors.Is(err, sanfleet.ErrInUse) && !errors.Is(err, sanfleet.ErrNoOverlay) {
+		if img, gerr := a.images.Get(image); gerr != nil || img.Base == "" {
+			// Resetting needs the base the overlay was made on.
+			a.machines(w, http.StatusBadRequest, s, "", "Not reset: image "+image+" is no longer a base image; its overlay file "+
+				a.san.fleet.OverlayPath(image, hw)+" is kept. Delete that file to throw the disk away.")
+			return
+		}
+	}
 	switch {
 	case errors.Is(err, sanfleet.ErrInUse):
 		a.machines(w, http.StatusConflict, s, "", "Not reset: machine "+mac+" is logged in to its "+image+" disk. Power it off (or let it reboot into another image) first.")

@@ -48,9 +48,11 @@ i=0
 while [ ! -b /dev/sda ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); done
 name=$(echo "$mac" | tr ':' '-').txt
 if mount -t vfat /dev/sda /mnt; then
+	had=no
+	[ -f "/mnt/$name" ] && had=yes
 	echo "written by $mac" > "/mnt/$name"
 	sync
-	echo "POOL-SAN mac=$mac initiator=$(cat /sys/firmware/ibft/initiator/initiator-name) target=$(cat /sys/firmware/ibft/target0/target-name) files=$(ls /mnt | grep '\.txt$' | tr '\n' ',')"
+	echo "POOL-SAN mac=$mac initiator=$(cat /sys/firmware/ibft/initiator/initiator-name) target=$(cat /sys/firmware/ibft/target0/target-name) had=$had files=$(ls /mnt | grep '\.txt$' | tr '\n' ',')"
 else
 	echo "POOL-SAN-ERROR mount failed"
 fi
@@ -160,7 +162,9 @@ func tailLines(s string, n int) string {
 // sanboots its own iSCSI target (CHAP), SYSLINUX and Linux come from the disk,
 // the initramfs logs back in from the iBFT and writes a file into its own
 // overlay. The page shows the overlay; "reset disk" is refused while the machine
-// is logged in. The base image is never written.
+// is logged in, and goes through once it is powered off (its dead sessions
+// dropped): the next boot finds the base again. The base image is never
+// written.
 func TestLabBoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots QEMU machines")
@@ -281,7 +285,7 @@ func TestLabBoot(t *testing.T) {
 	line = waitLine(t, vm, `^POOL-SAN(-ERROR)? .*`, 10*time.Minute)
 	t.Logf("power-on to served-disk marker: %v", time.Since(t2).Round(100*time.Millisecond))
 	macName := strings.ReplaceAll(mac.String(), ":", "-")
-	assert.Equal(t, fmt.Sprintf("POOL-SAN mac=%s initiator=%s target=%s files=%s.txt,",
+	assert.Equal(t, fmt.Sprintf("POOL-SAN mac=%s initiator=%s target=%s had=no files=%s.txt,",
 		mac, initiatorPrefix+macName, targetPrefix+"disk:"+macName, macName), line,
 		"the machine booted its own disk (its own initiator and target) and sees only its own file")
 	overlay := filepath.Join(overlays, "disk", macName+".cow")
@@ -299,6 +303,27 @@ func TestLabBoot(t *testing.T) {
 	code, page = a.do(http.MethodPost, "/admin/reset", url.Values{"mac": {mac.String()}, "image": {"disk"}})
 	assert.Equal(t, http.StatusConflict, code, "reset while the machine is logged in")
 	assert.Contains(t, page, "is logged in to its disk disk")
+
+	// Powered off, the machine never logs out: the pool drops its sessions
+	// when TCP gives up on them (sanfleet.DeadPeerListener), then the reset
+	// goes through and the next boot sees the base again.
+	vm.Stop()
+	t3 := time.Now()
+	waitFor(t, 5*time.Minute, "the dead machine's sessions to be dropped", func() bool {
+		_, page = a.do(http.MethodGet, "/admin/", nil)
+		return diskRowRE.MatchString(page) && !strings.Contains(page, `class="in-use"`)
+	})
+	t.Logf("power-off to disk not in use: %v", time.Since(t3).Round(100*time.Millisecond))
+	code, page = a.do(http.MethodPost, "/admin/reset", url.Values{"mac": {mac.String()}, "image": {"disk"}})
+	require.Equal(t, http.StatusOK, code, page)
+	require.Contains(t, page, "Disk reset")
+	st2, err := os.Stat(overlay)
+	require.NoError(t, err)
+	assert.Less(t, st2.Size(), st.Size(), "the reset overlay holds no chunks")
+	machine.Name = "pool-san-reset"
+	vm = lab.Boot(t, n.Machine(machine))
+	line = waitLine(t, vm, `^POOL-SAN(-ERROR)? .*`, 10*time.Minute)
+	assert.Contains(t, line, " had=no files="+macName+".txt,", "after the reset the disk is the base again")
 	assert.Equal(t, baseSum, sha256Of(t, basePath), "the base image is never written")
 	t.Logf("whole test: %v", time.Since(start).Round(time.Second))
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/netbootkit/netboot/dhcpboot"
 	"github.com/netbootkit/netboot/internal/netconf"
+	"github.com/netbootkit/netboot/internal/sanfleet"
 	"github.com/netbootkit/netboot/ipxescript"
 	"github.com/netbootkit/netboot/iscsi"
 	"github.com/netbootkit/netboot/tftpserve"
@@ -27,6 +28,10 @@ import (
 
 // nbps are the iPXE binaries the Chainload policy hands out, looked for in -ipxe.
 var nbps = []string{"undionly.kpxe", "ipxe.efi", "snponly.efi"}
+
+// deadPeerTimeout is how long an iSCSI connection may leave data unacknowledged
+// before it is dropped (see sanfleet.DeadPeerListener).
+const deadPeerTimeout = 45 * time.Second
 
 // minPassword is the shortest admin password accepted.
 const minPassword = 12
@@ -389,6 +394,9 @@ func (p *Pool) serve(ctx context.Context, c *config) error {
 		if err != nil {
 			g.Fail(netconf.BindError("iSCSI", c.ISCSI, asRoot, err))
 		} else {
+			// A machine powered off never closes its sessions: drop them
+			// about a minute later, so its disk can be reset.
+			il = sanfleet.DeadPeerListener(il, deadPeerTimeout)
 			g.Go("iSCSI", srv, func() error { return srv.Serve(il) })
 		}
 	}

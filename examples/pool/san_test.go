@@ -229,4 +229,16 @@ func TestServedDiskWithLibiscsi(t *testing.T) {
 	assert.Contains(t, rows[0][0], "image removed; file kept")
 	assert.Equal(t, "disk-b", rows[1][1])
 	assert.FileExists(t, overlay)
+	// The pool still holds disk-a's base open, so its overlay can be reset.
+	code, page = a.post("/admin/reset", url.Values{"mac": {mac1}, "image": {"disk-a"}})
+	assert.Equal(t, http.StatusOK, code, page)
+	assert.FileExists(t, overlay)
+	// An overlay of an image the pool no longer knows (e.g. after a restart)
+	// cannot be reset without its base: refused, and the file stays.
+	gone := filepath.Join(sp.overlays, "gone", "52-54-00-12-34-01.cow")
+	writeFile(t, gone, "")
+	code, page = a.post("/admin/reset", url.Values{"mac": {mac1}, "image": {"gone"}})
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, page, "is no longer a base image")
+	assert.FileExists(t, gone, "a refused reset deletes nothing")
 }
