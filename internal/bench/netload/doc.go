@@ -83,6 +83,19 @@
 //     httpd (busybox-static) with -f, one forked child per connection. The
 //     headline is the time until the last client finished.
 //
+// # Reading the numbers
+//
+// Servers and clients share the machine's CPUs, so the numbers are only
+// comparable within one run (which is why subjects alternate round by
+// round), and on a machine other work is loading they move a lot between
+// rounds: look at the per-round samples in results.json before trusting a
+// ratio near 1. On an oversubscribed host the scheduler also gives each
+// runnable thread its share, so servers with a thread or process per
+// transfer (atftpd, tftpd-hpa, busybox httpd) get more CPU in a storm than
+// one process with a few threads (ours: GOMAXPROCS threads running Go code)
+// or a single-threaded one (dnsmasq); on an idle host that advantage
+// disappears. Peak RSS is not affected: it is what each design costs.
+//
 // # Quick mode
 //
 // harness.Config.Quick (go run ./internal/bench -quick, and TestQuick)
