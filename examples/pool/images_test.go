@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/netbootkit/netboot/ipxescript"
+	"github.com/netbootkit/netboot/iscsi"
 )
 
 func TestParseImage(t *testing.T) {
@@ -103,14 +105,27 @@ func FuzzParseImage(f *testing.F) {
 	f.Add(`{"san": "iscsi:192.0.2.10::::iqn.2026-01.lab:win"}`)
 	f.Add(`{"kernel": "http://a/b?c=d&e=f", "cmdline": "a=b -c --d"}`)
 	f.Add(`{"kernel": "../x"}`)
+	f.Add(`{"description": "served", "base": "disk.img"}`)
+	f.Add(`{"base": "disk.img", "kernel": "vmlinuz"}`)
+	f.Add(`{"base": "../disk.img"}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		img, err := ParseImage("img", strings.NewReader(body))
 		if err != nil {
 			return
 		}
 		// Anything accepted yields a script that parses and whose local files
-		// stay inside the image's directory.
-		s, err := img.Script("http://192.0.2.1:8080", "52:54:00:00:00:01")
+		// stay inside the image's directory; a base image's script is its
+		// machine's sanboot.
+		var st *sanTarget
+		if img.Base != "" {
+			_, err := img.Script("http://192.0.2.1:8080", "52:54:00:00:00:01")
+			if !errors.Is(err, ErrNoSAN) {
+				t.Fatalf("base image scripted without the pool's target: %v", err)
+			}
+			st = &sanTarget{Initiator: initiatorPrefix + "52-54-00-00-00-01", RootPath: "iscsi:192.0.2.1::::" + targetPrefix + "img:52-54-00-00-00-01",
+				CHAP: &iscsi.CHAP{User: "pool", Secret: "twelvebytes+"}}
+		}
+		s, err := img.script("http://192.0.2.1:8080", "52:54:00:00:00:01", "", st)
 		if err != nil {
 			t.Fatalf("accepted image has no script: %v", err)
 		}

@@ -36,5 +36,9 @@
 // base again. It is refused with ErrInUse while the machine has an iSCSI
 // session to that disk: the fleet counts sessions through the server's
 // OnLogin and OnLogout hooks (Fleet.Hook wires them). A login that completes
-// during a Reset sees the reset disk.
+// during a Reset sees the reset disk. A machine that is powered off never logs
+// out, and iPXE abandons its own session when the booted OS takes over: serve
+// the target on a DeadPeerListener so that such sessions end about a minute
+// after the machine went away instead of after TCP's ~15-minute retransmission
+// timeout.
 package sanfleet
