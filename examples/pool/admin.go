@@ -347,7 +347,7 @@ func (a *adminSide) imagesPage(w http.ResponseWriter, r *http.Request, s *sessio
 		if img.Base != "" && a.san != nil {
 			st = a.san.target(img, net.HardwareAddr{0x52, 0x54, 0x00, 0x00, 0x00, 0x01})
 		}
-		sc, err := img.script(a.boot.base, "", a.boot.again, st)
+		sc, err := img.script(a.boot.base, "", a.boot.again, st, false)
 		v := imageView{Image: img, Kind: img.Kind()}
 		if img.Base != "" && a.san == nil {
 			err = ErrNoSAN

@@ -116,7 +116,7 @@ func (b *bootSide) RenderScript(ctx context.Context, m *ipxescript.Machine) (*ip
 		b.store.Seen(sg)
 		return nil, err
 	}
-	s, err := img.script(b.base, mac, b.again, st)
+	s, err := img.script(b.base, mac, b.again, st, m.Platform == "efi")
 	if err != nil {
 		return nil, err
 	}

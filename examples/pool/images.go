@@ -43,6 +43,11 @@ type Image struct {
 	// Base is a disk image file in NAME/ that the pool serves over its own
 	// iSCSI target: every machine boots its own persistent overlay of it.
 	Base string `json:"base,omitempty"`
+	// EFIFilename is the EFI loader a UEFI machine starts from a "san" or
+	// "base" disk (sanboot --filename), e.g. \EFI\BOOT\BOOTX64.EFI: without
+	// it some UEFI firmware picks the wrong loader or hangs (ipxe#996,
+	// ipxe#1430). BIOS machines ignore it.
+	EFIFilename string `json:"efi_filename,omitempty"`
 }
 
 // Kind is "Linux", "SAN" (an external root path) or "Base" (a disk the pool
@@ -104,6 +109,15 @@ func (img *Image) validate() error {
 	case img.Kernel == "" && (len(img.Initrds) > 0 || img.Cmdline != ""):
 		return errors.New(`"initrds" and "cmdline" need "kernel"`)
 	}
+	if img.EFIFilename != "" {
+		if img.SAN == "" && img.Base == "" {
+			return errors.New(`"efi_filename" needs "san" or "base"`)
+		}
+		f := img.EFIFilename
+		if len(f) > 255 || !strings.HasPrefix(f, `\`) || strings.ContainsAny(f, " \t/") || ipxescript.CheckLiteral(f) != nil {
+			return fmt.Errorf("efi_filename %q: want a path on the disk such as \\EFI\\BOOT\\BOOTX64.EFI", clip(f))
+		}
+	}
 	if img.Base != "" {
 		if err := validFileName(img.Base); err != nil {
 			return fmt.Errorf("base: %w", err)
@@ -135,7 +149,7 @@ func (img *Image) validate() error {
 		}
 	}
 	// The final word: the builder must accept the whole script.
-	s, err := img.script("http://pool.invalid", "", "", nil)
+	s, err := img.script("http://pool.invalid", "", "", nil, true)
 	if err != nil {
 		return err
 	}
@@ -181,7 +195,7 @@ func (img *Image) Script(base, mac string) (*ipxescript.Script, error) {
 	if img.Base != "" {
 		return nil, fmt.Errorf("image %s: %w", img.Name, ErrNoSAN)
 	}
-	return img.script(base, mac, "", nil)
+	return img.script(base, mac, "", nil, false)
 }
 
 // script is Script with, when again is set, the boot wrapped in a retry loop:
@@ -189,8 +203,8 @@ func (img *Image) Script(base, mac string) (*ipxescript.Script, error) {
 // after the last attempt the machine goes back to the pool through again (the
 // identity URL of /boot.ipxe), so it follows any change of assignment.
 // A base image boots san, the machine's own disk (a stand-in for validation
-// when nil).
-func (img *Image) script(base, mac string, again ipxescript.Expr, san *sanTarget) (*ipxescript.Script, error) {
+// when nil). efi says the machine is a UEFI one (it gets EFIFilename).
+func (img *Image) script(base, mac string, again ipxescript.Expr, san *sanTarget, efi bool) (*ipxescript.Script, error) {
 	if img.Base != "" && san == nil {
 		san = &sanTarget{
 			Initiator: initiatorPrefix + "00-00-00-00-00-00",
@@ -212,12 +226,18 @@ func (img *Image) script(base, mac string, again ipxescript.Expr, san *sanTarget
 		title += " on " + mac
 	}
 	boot := func(s *ipxescript.Script) {
+		sb := ipxescript.SAN{}
+		if efi {
+			sb.Filename = img.EFIFilename
+		}
 		if img.SAN != "" {
-			s.Sanboot(ipxescript.SAN{URIs: []string{img.SAN}})
+			sb.URIs = []string{img.SAN}
+			s.Sanboot(sb)
 			return
 		}
 		if san != nil {
-			s.Sanboot(ipxescript.SAN{URIs: []string{san.RootPath}})
+			sb.URIs = []string{san.RootPath}
+			s.Sanboot(sb)
 			return
 		}
 		l := ipxescript.Linux{Kernel: src(img.Kernel), Args: strings.Fields(img.Cmdline)}

@@ -18,6 +18,7 @@ func TestParseImage(t *testing.T) {
 		"linux":      `{"kernel": "vmlinuz", "initrds": ["initrd.gz", "extra.cpio"], "cmdline": "console=ttyS0,115200 ip=dhcp"}`,
 		"url kernel": `{"kernel": "http://mirror.example/vmlinuz", "initrds": ["https://mirror.example/initrd?x=1&y=2"]}`,
 		"san":        `{"description": "Windows", "san": "iscsi:192.0.2.10::::iqn.2026-01.lab:win"}`,
+		"san efi":    `{"san": "iscsi:192.0.2.10::::iqn.2026-01.lab:win", "efi_filename": "\\EFI\\Microsoft\\Boot\\bootmgfw.efi"}`,
 	}
 	for name, body := range ok {
 		img, err := ParseImage("img", strings.NewReader(body))
@@ -38,6 +39,10 @@ func TestParseImage(t *testing.T) {
 		"base escape":       `{"base": "../disk.img"}`,
 		"base absolute":     `{"base": "/dev/sda"}`,
 		"base url":          `{"base": "http://a/disk.img"}`,
+		"efi without disk":  `{"kernel": "k", "efi_filename": "\\EFI\\BOOT\\BOOTX64.EFI"}`,
+		"efi not a path":    `{"base": "d", "efi_filename": "BOOTX64.EFI"}`,
+		"efi expansion":     `{"base": "d", "efi_filename": "\\EFI\\${x}"}`,
+		"efi space":         `{"base": "d", "efi_filename": "\\EFI\\a b"}`,
 		"san with cmdline":  `{"san": "iscsi:x", "cmdline": "quiet"}`,
 		"path escape":       `{"kernel": "../vmlinuz"}`,
 		"absolute path":     `{"kernel": "/boot/vmlinuz"}`,
@@ -108,6 +113,7 @@ func FuzzParseImage(f *testing.F) {
 	f.Add(`{"description": "served", "base": "disk.img"}`)
 	f.Add(`{"base": "disk.img", "kernel": "vmlinuz"}`)
 	f.Add(`{"base": "../disk.img"}`)
+	f.Add(`{"base": "disk.img", "efi_filename": "\\EFI\\BOOT\\BOOTX64.EFI"}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		img, err := ParseImage("img", strings.NewReader(body))
 		if err != nil {
@@ -125,7 +131,7 @@ func FuzzParseImage(f *testing.F) {
 			st = &sanTarget{Initiator: initiatorPrefix + "52-54-00-00-00-01", RootPath: "iscsi:192.0.2.1::::" + targetPrefix + "img:52-54-00-00-00-01",
 				CHAP: &iscsi.CHAP{User: "pool", Secret: "twelvebytes+"}}
 		}
-		s, err := img.script("http://192.0.2.1:8080", "52:54:00:00:00:01", "", st)
+		s, err := img.script("http://192.0.2.1:8080", "52:54:00:00:00:01", "", st, true)
 		if err != nil {
 			t.Fatalf("accepted image has no script: %v", err)
 		}

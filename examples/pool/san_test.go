@@ -91,6 +91,15 @@ func TestBaseImageScript(t *testing.T) {
 	assert.Contains(t, body, "sanboot iscsi:127.0.0.1::"+sp.iscsiPort+"::"+targetOf("disk-b", mac1))
 	assert.NotContains(t, body, "disk-a")
 
+	// With efi_filename, a UEFI machine (platform=efi) is told which loader
+	// to start; a BIOS machine's script is unchanged.
+	writeFile(t, filepath.Join(sp.images, "disk-b.json"), `{"base": "disk.img", "efi_filename": "\\EFI\\BOOT\\BOOTX64.EFI"}`)
+	_, body = ipxeGet(t, sp.bootURL(mac1))
+	assert.Contains(t, body, "sanboot --filename=\\EFI\\BOOT\\BOOTX64.EFI iscsi:127.0.0.1::"+sp.iscsiPort+"::"+targetOf("disk-b", mac1))
+	_, body = ipxeGet(t, strings.Replace(sp.bootURL(mac1), "platform=efi", "platform=pcbios", 1))
+	assert.Contains(t, body, "sanboot iscsi:127.0.0.1::"+sp.iscsiPort+"::"+targetOf("disk-b", mac1))
+	assert.NotContains(t, body, "--filename")
+
 	// The images page shows a base image's script (for an example machine).
 	a := sp.login(t)
 	code, page := a.get("/admin/images")
