@@ -57,6 +57,10 @@
 // peak resident memory of the server's whole process tree: the goal
 // is a 1000-machine storm under 256 MiB for our whole lab server.
 //
+// Read last together with ok and the failures: a server that loses
+// machines can finish sooner, because the machines it loses stop early.
+// Every client that has not finished after 25 minutes is counted as failed.
+//
 // # The subjects
 //
 // Ours is examples/minimal, the reference lab server a user runs, in lab
