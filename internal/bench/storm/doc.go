@@ -59,7 +59,8 @@
 //
 // Read last together with ok and the failures: a server that loses
 // machines can finish sooner, because the machines it loses stop early.
-// Every client that has not finished after 25 minutes is counted as failed.
+// A client still running when the run ends (25 minutes at most; the
+// harness limits storm-50 and storm-200 to 10) is counted as failed.
 //
 // # The subjects
 //
