@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path"
+	"strings"
 
 	"github.com/netbootkit/netboot/internal/netconf"
 	"github.com/netbootkit/netboot/ipxescript"
@@ -90,16 +92,56 @@ func (s *Site) HTTP() (http.Handler, error) {
 		io.WriteString(w, bootText)
 	})
 	mux.Handle("/boot.ipxe", &ipxescript.Handler{Renderer: s.Scripts, Logger: s.Log})
-	nbp := http.StripPrefix("/ipxe/", http.FileServer(http.FS(s.IPXE)))
+	nbp := http.StripPrefix("/ipxe/", FileServer(s.IPXE))
 	for _, n := range NBPs() {
 		mux.Handle("/ipxe/"+n, nbp)
 	}
 	if s.Dir != nil {
-		mux.Handle("/", http.FileServer(http.FS(s.Dir)))
+		mux.Handle("/", FileServer(s.Dir))
 	} else {
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "no -dir configured: this server has only /bootstrap.ipxe, /boot.ipxe and /ipxe/", http.StatusNotFound)
 		})
 	}
 	return netconf.LogHTTP(s.Log, mux), nil
+}
+
+// FileServer is http.FileServer(http.FS(fsys)) that serves regular files itself
+// with http.ServeContent on the file fsys opened. When that is an *os.File (as
+// from os.DirFS or an os.Root's FS), the bytes go out with sendfile(2):
+// http.FS hides the *os.File behind a wrapper, so every byte of a kernel or
+// initrd was copied through user space twice, and in a 1000-machine boot storm
+// that CPU starved DHCP and TFTP. Everything else (directories, the
+// index.html and trailing-slash redirects, errors) is left to http.FileServer,
+// so answers are the same.
+func FileServer(fsys fs.FS) http.Handler {
+	return &fileServer{fsys: fsys, fallback: http.FileServer(http.FS(fsys))}
+}
+
+type fileServer struct {
+	fsys     fs.FS
+	fallback http.Handler
+}
+
+func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || p == "" || p[len(p)-1] == '/' ||
+		strings.HasSuffix(p, "/index.html") {
+		s.fallback.ServeHTTP(w, r)
+		return
+	}
+	name := strings.TrimPrefix(path.Clean("/"+p), "/")
+	f, err := s.fsys.Open(name)
+	if err != nil {
+		s.fallback.ServeHTTP(w, r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	rs, seekable := f.(io.ReadSeeker)
+	if err != nil || !st.Mode().IsRegular() || !seekable {
+		s.fallback.ServeHTTP(w, r)
+		return
+	}
+	http.ServeContent(w, r, st.Name(), st.ModTime(), rs)
 }

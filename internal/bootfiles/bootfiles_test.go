@@ -1,12 +1,17 @@
 package bootfiles
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,4 +76,94 @@ func TestCheckIPXE(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	assert.NoError(t, CheckIPXE(fstest.MapFS{"undionly.kpxe": {}}, "/x", log))
 	assert.ErrorContains(t, CheckIPXE(fstest.MapFS{}, "/x", log), "install Debian's ipxe package")
+}
+
+// fromRecorder is a ResponseWriter with ReadFrom, like net/http's own: it
+// records the reader a handler's io.Copy hands the connection.
+type fromRecorder struct {
+	*httptest.ResponseRecorder
+	from io.Reader
+}
+
+func (r *fromRecorder) ReadFrom(src io.Reader) (int64, error) {
+	r.from = src
+	return io.Copy(r.ResponseRecorder, src)
+}
+
+// TestHTTPFilesReachSendfile: through the whole Site handler (logging
+// included), a kernel from an os.Root directory reaches the connection's
+// ReadFrom as the *os.File itself (net/http then uses sendfile), not as a
+// wrapper that forces a copy through user space.
+func TestHTTPFilesReachSendfile(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("kernel"), 50000)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "vmlinuz"), data, 0o644))
+	root, err := os.OpenRoot(dir)
+	require.NoError(t, err)
+	defer root.Close()
+	s := site()
+	s.Dir = root.FS()
+	s.IPXE = os.DirFS(dir)
+	h, err := s.HTTP()
+	require.NoError(t, err)
+	rec := &fromRecorder{ResponseRecorder: httptest.NewRecorder()}
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/vmlinuz", nil))
+	require.Equal(t, 200, rec.Code)
+	assert.Equal(t, data, rec.Body.Bytes())
+	lr, ok := rec.from.(*io.LimitedReader)
+	require.True(t, ok, "ReadFrom got %T", rec.from)
+	assert.IsType(t, &os.File{}, lr.R)
+}
+
+// TestFileServerLikeHTTPFileServer: every answer but the copy path is
+// http.FileServer's: ranges, conditionals, HEAD, directories, redirects,
+// missing files, escapes.
+func TestFileServerLikeHTTPFileServer(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("0123456789"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "sub", "initrd.img"), []byte("INITRD"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "sub", "index.html"), []byte("<p>index</p>"), 0o644))
+	root, err := os.OpenRoot(dir)
+	require.NoError(t, err)
+	defer root.Close()
+	ours, ref := FileServer(root.FS()), http.FileServer(http.FS(root.FS()))
+	mod := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	for _, c := range []struct {
+		method, path string
+		header       map[string]string
+	}{
+		{"GET", "/vmlinuz", nil},
+		{"HEAD", "/vmlinuz", nil},
+		{"GET", "/vmlinuz", map[string]string{"Range": "bytes=2-4"}},
+		{"GET", "/vmlinuz", map[string]string{"Range": "bytes=20-30"}},
+		{"GET", "/vmlinuz", map[string]string{"If-Modified-Since": mod}},
+		{"GET", "/vmlinuz/", nil},
+		{"GET", "/sub", nil},
+		{"GET", "/sub/", nil},
+		{"GET", "/sub/index.html", nil},
+		{"GET", "/sub/initrd.img", nil},
+		{"GET", "/sub/../vmlinuz", nil},
+		{"GET", "/missing", nil},
+		{"GET", "/../../etc/passwd", nil},
+		{"POST", "/vmlinuz", nil},
+	} {
+		t.Run(c.method+c.path, func(t *testing.T) {
+			do := func(h http.Handler) *httptest.ResponseRecorder {
+				w := httptest.NewRecorder()
+				r := httptest.NewRequest(c.method, "http://x"+c.path, nil)
+				for k, v := range c.header {
+					r.Header.Set(k, v)
+				}
+				h.ServeHTTP(w, r)
+				return w
+			}
+			got, want := do(ours), do(ref)
+			assert.Equal(t, want.Code, got.Code)
+			assert.Equal(t, want.Body.String(), got.Body.String())
+			for _, k := range []string{"Content-Type", "Content-Length", "Content-Range", "Location", "Last-Modified", "Accept-Ranges"} {
+				assert.Equal(t, want.Header().Get(k), got.Header().Get(k), k)
+			}
+		})
+	}
 }

@@ -114,3 +114,38 @@ func TestBootFlags(t *testing.T) {
 	assert.Equal(t, "lo", ifc.Name)
 	assert.Equal(t, addr.String(), b.Addr)
 }
+
+// readFromRecorder is a ResponseWriter that, like net/http's own, implements
+// io.ReaderFrom; it remembers what it was handed.
+type readFromRecorder struct {
+	*httptest.ResponseRecorder
+	from io.Reader
+}
+
+func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
+	r.from = src
+	return io.Copy(r.ResponseRecorder, src)
+}
+
+// TestLogHTTPKeepsSendfile: io.Copy through the logging wrapper reaches the
+// connection's ReadFrom with the very reader (an *os.File there: sendfile),
+// and the bytes are still counted; ResponseController finds the writer.
+func TestLogHTTPKeepsSendfile(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	// What http.ServeContent hands io.CopyN: a LimitedReader (no WriteTo).
+	src := io.LimitReader(strings.NewReader("initrd bytes"), 1<<20)
+	var unwrapped bool
+	h := LogHTTP(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.Copy(w, src)
+		assert.NoError(t, err)
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		unwrapped = ok && u.Unwrap() != nil
+	}))
+	rec := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/initrd", nil))
+	assert.True(t, rec.from == src, "the source reached the connection's ReadFrom unwrapped, got %T", rec.from)
+	assert.Equal(t, "initrd bytes", rec.Body.String())
+	assert.True(t, unwrapped)
+	assert.Contains(t, buf.String(), "path=/initrd status=200 bytes=12")
+}
