@@ -135,11 +135,19 @@ func (s *sanSide) base(image string) (*cow.Base, error) {
 	return b, nil
 }
 
-// allow admits machines the pool knows; a disk is made for them at the first
-// login.
+// allow admits a machine to its disk of image only while the administrator
+// has that image assigned to it: a machine that never joined, or one whose
+// assignment is another image (or none), gets no disk, so a machine cannot
+// open, and fill, overlays of bases it was never given. The fleet asks once,
+// when the disk is first opened; sessions already running are not cut off
+// by a reassignment.
 func (s *sanSide) allow(image string, mac net.HardwareAddr) error {
-	if _, ok := s.store.Machine(mac.String()); !ok {
+	m, ok := s.store.Machine(mac.String())
+	if !ok {
 		return fmt.Errorf("%w: %s has not joined the pool", iscsi.ErrNotAuthorized, mac)
+	}
+	if m.Image != image {
+		return fmt.Errorf("%w: %s is assigned %q, not the disk image %q", iscsi.ErrNotAuthorized, mac, m.Image, image)
 	}
 	return nil
 }

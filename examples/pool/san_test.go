@@ -220,7 +220,13 @@ func TestServedDiskWithLibiscsi(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, page) // after the redirect
 	assert.Contains(t, page, "Disk reset")
 
-	// The other base: another file. Removing disk-a's description keeps its overlay.
+	// The other base: refused until the administrator assigns it, then
+	// another file. Removing disk-a's description keeps its overlay.
+	out, err = inq(initiatorOf(mac1), lun("twelvebytes0", "disk-b", mac1))
+	assert.Error(t, err, "a disk of an image not assigned to the machine:\n%s", out)
+	assert.Contains(t, out, "Authorization failure(514)")
+	assert.NoFileExists(t, filepath.Join(sp.overlays, "disk-b", "52-54-00-12-34-01.cow"))
+	require.NoError(t, sp.Store.Assign([]string{mac1}, "disk-b"))
 	perf = exec.CommandContext(perfCtx, "iscsi-perf", "-i", initiatorOf(mac1), lun("twelvebytes0", "disk-b", mac1))
 	require.NoError(t, perf.Start())
 	t.Cleanup(func() { perf.Process.Kill(); perf.Wait() })
