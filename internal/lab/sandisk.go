@@ -47,7 +47,7 @@ func (r *Initramfs) AddISCSIBoot(k *KernelImage) error {
 	return err
 }
 
-// BootDisk is a BIOS-bootable raw disk image holding a Linux kernel and
+// BootDisk is a BIOS-bootable (and with UEFI set, UEFI-bootable) raw disk image holding a Linux kernel and
 // initramfs: one FAT16 file system without a partition table, SYSLINUX in its
 // boot sector, and a syslinux.cfg that boots vmlinuz and initrd.gz with the
 // console on the first serial port. BIOS runs the boot sector at LBA 0, and so
@@ -67,6 +67,29 @@ type BootDisk struct {
 	SizeMiB int
 	// Label is the file system label; empty means "NETBOOT".
 	Label string
+	// UEFI also makes the disk bootable by UEFI firmware: systemd-boot
+	// (Debian package systemd-boot-efi) as the removable-media loader
+	// \EFI\BOOT\BOOTX64.EFI with a loader entry for the same kernel,
+	// initramfs and command line. UEFI reads a FAT file system that fills
+	// the whole disk as readily as a partition, so one image boots both
+	// ways, locally and through iPXE's sanboot (give UEFI machines
+	// `sanboot --filename \EFI\BOOT\BOOTX64.EFI`).
+	UEFI bool
+}
+
+// SystemdBootEFI is where Debian's systemd-boot-efi puts the loader.
+const SystemdBootEFI = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
+
+// LoaderEntry is the systemd-boot entry of a UEFI disk.
+func (d BootDisk) LoaderEntry() string {
+	return "title netboot lab disk\nlinux /vmlinuz\ninitrd /initrd.gz\noptions " + d.appendLine() + "\n"
+}
+
+func (d BootDisk) appendLine() string {
+	if d.Append == "" {
+		return DefaultAppend + " edd=off"
+	}
+	return d.Append
 }
 
 // bootDiskTools are the host commands Build runs, with their Debian packages.
@@ -85,11 +108,7 @@ func RequireBootDiskTools(t testing.TB) {
 
 // SyslinuxConfig is the syslinux.cfg of the disk.
 func (d BootDisk) SyslinuxConfig() string {
-	app := d.Append
-	if app == "" {
-		app = DefaultAppend + " edd=off"
-	}
-	return "SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND " + app + "\n"
+	return "SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND " + d.appendLine() + "\n"
 }
 
 // WriteFile builds the disk image at path (which must not exist).
@@ -113,13 +132,33 @@ func (d BootDisk) WriteFile(ctx context.Context, path string) error {
 		return err
 	}
 	defer os.Remove(cfg)
-	for _, c := range [][]string{
+	steps := [][]string{
 		{"mkfs.vfat", "-F", "16", "-n", label, "-C", path, strconv.Itoa(size * 1024)},
 		{"syslinux", "--install", path},
 		{"mcopy", "-i", path, d.Kernel, "::/vmlinuz"},
 		{"mcopy", "-i", path, d.Initrd, "::/initrd.gz"},
 		{"mcopy", "-i", path, cfg, "::/syslinux.cfg"},
-	} {
+	}
+	if d.UEFI {
+		if _, err := os.Stat(SystemdBootEFI); err != nil {
+			return fmt.Errorf("lab: UEFI BootDisk: %w (Debian package systemd-boot-efi)", err)
+		}
+		loader, entry := path+".loader.conf", path+".entry.conf"
+		if err := os.WriteFile(loader, []byte("default netboot.conf\ntimeout 0\n"), 0o644); err != nil {
+			return err
+		}
+		defer os.Remove(loader)
+		if err := os.WriteFile(entry, []byte(d.LoaderEntry()), 0o644); err != nil {
+			return err
+		}
+		defer os.Remove(entry)
+		steps = append(steps,
+			[]string{"mmd", "-i", path, "::/EFI", "::/EFI/BOOT", "::/loader", "::/loader/entries"},
+			[]string{"mcopy", "-i", path, SystemdBootEFI, "::/EFI/BOOT/BOOTX64.EFI"},
+			[]string{"mcopy", "-i", path, loader, "::/loader/loader.conf"},
+			[]string{"mcopy", "-i", path, entry, "::/loader/entries/netboot.conf"})
+	}
+	for _, c := range steps {
 		bin, err := lookTool(c[0])
 		if err != nil {
 			return fmt.Errorf("lab: %w", err)

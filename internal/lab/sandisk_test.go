@@ -88,3 +88,33 @@ func TestBootDiskBoots(t *testing.T) {
 		t.Errorf("booted with another command line: %q", line)
 	}
 }
+
+// TestBootDiskBootsUEFI boots the same kind of disk, made with UEFI set,
+// under OVMF (UEFI → systemd-boot from \EFI\BOOT\BOOTX64.EFI → Debian
+// kernel → initramfs marker) and under SeaBIOS: one image, both firmwares.
+func TestBootDiskBootsUEFI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU")
+	}
+	lab.Require(t, "qemu-system-x86_64", lab.SystemdBootEFI, "mmd")
+	k := lab.Kernel(t)
+	rd := lab.NewInitramfs(`echo "BOOTDISK-OK $(cat /proc/cmdline)"`)
+	disk := lab.BootDisk{Kernel: k.Vmlinuz, Initrd: rd.Build(t), UEFI: true, Append: lab.DefaultAppend + " uefi-disk=1"}.Build(t)
+	for _, fw := range []lab.Firmware{lab.UEFI, lab.BIOS} {
+		vm := lab.Boot(t, lab.Machine{Name: "bootdisk-hybrid", Firmware: fw, MemoryMB: 512,
+			Disks: []lab.Disk{{Path: disk, Interface: "ide", Snapshot: true}}})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		m, err := vm.WaitForLine(ctx, regexp.MustCompile(`^BOOTDISK-OK .*`))
+		cancel()
+		if err != nil {
+			t.Fatalf("firmware %v: %v; serial console:\n%s", fw, err, vm.Output())
+		}
+		if !strings.Contains(m[0], "uefi-disk=1") {
+			t.Errorf("firmware %v booted with another command line: %q", fw, m[0])
+		}
+		if fw == lab.UEFI && !strings.Contains(vm.Output(), "EFI stub") {
+			t.Errorf("UEFI boot did not go through the kernel's EFI stub:\n%s", vm.Output())
+		}
+		vm.Stop()
+	}
+}
