@@ -92,7 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		// The credentials go into each machine's iPXE script: refuse what the
 		// script cannot carry literally.
-		if err := machineScript(net.HardwareAddr{0, 0, 0, 0, 0, 0}, "192.0.2.1", 3260, c.CHAP).Err(); err != nil {
+		if err := machineScript(net.HardwareAddr{0, 0, 0, 0, 0, 0}, "192.0.2.1", 3260, c.CHAP, false).Err(); err != nil {
 			return nil, fmt.Errorf("-chap: %w", err)
 		}
 	}

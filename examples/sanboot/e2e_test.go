@@ -77,7 +77,12 @@ func buildBase(t *testing.T) string {
 	k := lab.Kernel(t)
 	rd := lab.NewInitramfs(guestInit)
 	require.NoError(t, rd.AddISCSIBoot(k))
-	return lab.BootDisk{Kernel: k.Vmlinuz, Initrd: rd.Build(t), Label: "SANBOOT"}.Build(t)
+	// virtio-net: the UEFI machine's NIC (OVMF drives only virtio-net itself).
+	require.NoError(t, rd.AddModules(k, "virtio_pci", "virtio_net"))
+	lab.Require(t, lab.SystemdBootEFI, "mmd")
+	// One image for both firmwares: SYSLINUX in the boot sector for BIOS,
+	// systemd-boot at \EFI\BOOT\BOOTX64.EFI for UEFI.
+	return lab.BootDisk{Kernel: k.Vmlinuz, Initrd: rd.Build(t), Label: "SANBOOT", UEFI: true}.Build(t)
 }
 
 func sha256File(t *testing.T, path string) string {
@@ -116,6 +121,11 @@ func startSanboot(t *testing.T, h *lab.Host, args ...string) *lab.Process {
 // bootRound boots every machine at once (BIOS, e1000 with QEMU's iPXE ROM) and
 // returns the marker lines each one printed: the first boot's, then (after the
 // guest's own reboot) the second boot's.
+// uefiMAC marks the fleet machine that boots with UEFI firmware (OVMF's own
+// PXE on virtio-net → ipxe.efi → sanboot --filename → systemd-boot); the
+// others are BIOS machines with the e1000 iPXE ROM.
+var uefiMAC = net.HardwareAddr{0x52, 0x54, 0x00, 0x5b, 0x00, 0x03}
+
 func bootRound(t *testing.T, n *lab.Net, round string, macs []net.HardwareAddr) [][2]string {
 	t.Helper()
 	first := regexp.MustCompile(`^SANBOOT-(FIRST|SECOND|ERROR).*`)
@@ -126,9 +136,13 @@ func bootRound(t *testing.T, n *lab.Net, round string, macs []net.HardwareAddr) 
 	vms := make([]*lab.VM, len(macs))
 	start := time.Now()
 	for i, mac := range macs {
+		fw, nic := lab.BIOS, lab.NIC{MAC: mac, BootIndex: 1}
+		if mac.String() == uefiMAC.String() {
+			fw, nic = lab.UEFI, lab.NIC{MAC: mac, Model: "virtio-net-pci", ROM: lab.NoROM, BootIndex: 1}
+		}
 		vms[i] = lab.Boot(t, n.Machine(lab.Machine{
-			Name: fmt.Sprintf("%s-%d", round, i), MemoryMB: 512,
-			NICs: []lab.NIC{{MAC: mac, BootIndex: 1}},
+			Name: fmt.Sprintf("%s-%d", round, i), MemoryMB: 512, Firmware: fw,
+			NICs: []lab.NIC{nic},
 			// The lab runs QEMU with -no-reboot; this later option makes a
 			// guest reboot reset the machine again (poweroff still ends QEMU).
 			Args: []string{"-action", "reboot=reset"},
@@ -158,6 +172,14 @@ func bootRound(t *testing.T, n *lab.Net, round string, macs []net.HardwareAddr) 
 		require.True(t, strings.HasPrefix(got[i][0], "SANBOOT-FIRST") && strings.HasPrefix(got[i][1], "SANBOOT-SECOND"),
 			"%s: %s printed %q; serial console:\n%s", round, macs[i], got[i], tail(vms[i].Output(), 80))
 	}
+	for i, mac := range macs {
+		if mac.String() == uefiMAC.String() {
+			// iPXE started the named EFI loader from the SAN disk, and the
+			// kernel came up through its EFI stub.
+			assert.Contains(t, vms[i].Output(), `Booting \EFI\BOOT\BOOTX64.EFI from SAN device`, "%s: %s", round, mac)
+			assert.Contains(t, vms[i].Output(), "EFI stub", "%s: %s", round, mac)
+		}
+	}
 	t.Logf("%s: %d machines power-on to second boot's marker in %v", round, len(macs), time.Since(start).Round(100*time.Millisecond))
 	return got
 }
@@ -170,9 +192,9 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// TestFleetBoot is the issue's end-to-end test: three BIOS machines boot one
-// base image over iSCSI at once (DHCP → iPXE → per-MAC script → sanboot with
-// CHAP → SYSLINUX from the iSCSI disk → Debian kernel → iscsistart from the iBFT
+// TestFleetBoot is the issue's end-to-end test: three machines, two BIOS and one
+// UEFI, boot one base image over iSCSI at once (DHCP → iPXE → per-MAC script →
+// sanboot with CHAP → SYSLINUX, or on UEFI systemd-boot, from the iSCSI disk → Debian kernel → iscsistart from the iBFT
 // → mount), each writes a file naming its MAC into its own overlay and reboots
 // (the whole chain again, in the same QEMU), then sees its own file and no one
 // else's. The base stays byte-identical. Then `reset` of one machine gives it
@@ -197,7 +219,7 @@ func TestFleetBoot(t *testing.T) {
 	macs := []net.HardwareAddr{
 		{0x52, 0x54, 0x00, 0x5b, 0x00, 0x01},
 		{0x52, 0x54, 0x00, 0x5b, 0x00, 0x02},
-		{0x52, 0x54, 0x00, 0x5b, 0x00, 0x03},
+		uefiMAC,
 	}
 	got := bootRound(t, n, "fleet", macs)
 	for i, mac := range macs {

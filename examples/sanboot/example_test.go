@@ -12,7 +12,7 @@ import (
 // sanboot of its own target, retried while it fails.
 func Example_machineScript() {
 	mac, _ := net.ParseMAC("52:54:00:12:34:56")
-	fmt.Print(machineScript(mac, "10.0.0.1", 3260, &iscsi.CHAP{User: "fleet", Secret: "twelvebytes+"}))
+	fmt.Print(machineScript(mac, "10.0.0.1", 3260, &iscsi.CHAP{User: "fleet", Secret: "twelvebytes+"}, false))
 	// Output:
 	// #!ipxe
 	// # netboot examples/sanboot: boot this machine's own copy-on-write disk

@@ -47,10 +47,16 @@ func macOfTarget(name string) (net.HardwareAddr, error) {
 	return mac, nil
 }
 
+// efiLoader is the loader UEFI machines start from the base image: the
+// removable-media path every UEFI firmware knows. Naming it spares the
+// boards that pick the wrong loader or hang without it (ipxe#996, #1430).
+const efiLoader = `\EFI\BOOT\BOOTX64.EFI`
+
 // machineScript is the iPXE script of one machine: it names the initiator, gives
 // the CHAP credentials if any, and boots the machine's own target at host:port
-// (the advertised address). A failed sanboot is retried every 10 seconds.
-func machineScript(mac net.HardwareAddr, host string, port uint16, chap *iscsi.CHAP) *ipxescript.Script {
+// (the advertised address); a UEFI machine (uefi) starts efiLoader from it. A
+// failed sanboot is retried every 10 seconds.
+func machineScript(mac net.HardwareAddr, host string, port uint16, chap *iscsi.CHAP, uefi bool) *ipxescript.Script {
 	s := ipxescript.New().
 		Comment("netboot examples/sanboot: boot this machine's own copy-on-write disk").
 		Echo("sanboot: "+macName(mac)+" boots "+targetName(mac)).
@@ -59,8 +65,12 @@ func machineScript(mac net.HardwareAddr, host string, port uint16, chap *iscsi.C
 		s.Set("username", chap.User).Set("password", chap.Secret)
 	}
 	rp := &rootpath.ISCSI{Server: host, Port: port, Target: targetName(mac)}
+	san := ipxescript.SAN{URIs: []string{rp.String()}}
+	if uefi {
+		san.Filename = efiLoader
+	}
 	return s.Label("boot").
-		Sanboot(ipxescript.SAN{URIs: []string{rp.String()}}).OrGoto("failed").
+		Sanboot(san).OrGoto("failed").
 		Label("failed").
 		Echo("sanboot: booting "+targetName(mac)+" failed; retrying in 10 s").
 		Cmd("sleep", "10").

@@ -54,7 +54,7 @@ func TestNames(t *testing.T) {
 }
 
 func TestMachineScript(t *testing.T) {
-	s := machineScript(mac1, "10.0.0.1", 3260, nil)
+	s := machineScript(mac1, "10.0.0.1", 3260, nil, false)
 	require.NoError(t, s.Err())
 	text := s.String()
 	assert.Contains(t, text, "\nset initiator-iqn iqn.2026-11.org.netbootkit:sanboot:client:52-54-00-12-34-56\n")
@@ -63,7 +63,7 @@ func TestMachineScript(t *testing.T) {
 	_, err := ipxescript.ParseString(text)
 	require.NoError(t, err)
 
-	s = machineScript(mac2, "192.0.2.7", 3261, &iscsi.CHAP{User: "fleet", Secret: "twelvebytes+"})
+	s = machineScript(mac2, "192.0.2.7", 3261, &iscsi.CHAP{User: "fleet", Secret: "twelvebytes+"}, false)
 	require.NoError(t, s.Err())
 	text = s.String()
 	assert.Contains(t, text, "\nset username fleet\nset password twelvebytes+\n")
@@ -71,8 +71,14 @@ func TestMachineScript(t *testing.T) {
 	// The credentials come before the sanboot that uses them.
 	assert.Less(t, strings.Index(text, "set password"), strings.Index(text, "sanboot iscsi:"))
 
+	// UEFI machines name the loader on the disk; BIOS ones run its boot sector.
+	s = machineScript(mac1, "10.0.0.1", 3260, nil, true)
+	require.NoError(t, s.Err())
+	assert.Contains(t, s.String(), "\nsanboot --filename=\\EFI\\BOOT\\BOOTX64.EFI iscsi:10.0.0.1::::iqn.2026-11.org.netbootkit:sanboot:52-54-00-12-34-56 || goto failed\n")
+	assert.NotContains(t, text, "--filename")
+
 	// A secret the script cannot carry literally is an error, not a broken script.
-	assert.Error(t, machineScript(mac1, "10.0.0.1", 3260, &iscsi.CHAP{User: "u", Secret: "with${x}dollar"}).Err())
+	assert.Error(t, machineScript(mac1, "10.0.0.1", 3260, &iscsi.CHAP{User: "u", Secret: "with${x}dollar"}, false).Err())
 }
 
 // newTestBase writes a base image with a recognisable pattern and returns its

@@ -29,15 +29,19 @@
 // again). Once opened, overlays stay open (and locked) while the server runs, so
 // reset refuses with "in use" until the server is stopped.
 //
-// The base image is any BIOS-bootable disk whose system finds its root over
-// iSCSI from the iBFT. TestFleetBoot builds one with host tools only: a 64 MiB
-// FAT16 file system with SYSLINUX in its boot sector (mkfs.vfat, syslinux
-// --install, mcopy), a Debian kernel, and a busybox initramfs with open-iscsi's
-// iscsistart and the iscsi_tcp, iscsi_ibft and crc32c_generic modules
-// (iscsi_tcp's connection setup fails with ENOMEM without a crc32c
-// implementation). Three QEMU machines boot it at once through DHCP, iPXE, their
-// scripts and sanboot with CHAP; each writes a file naming its MAC, reboots and
-// finds only its own file; the base's SHA-256 is unchanged.
+// The base image is any bootable disk whose system finds its root over iSCSI
+// from the iBFT: BIOS machines run its boot sector, UEFI machines (the identity
+// iPXE sends says platform=efi) get `sanboot --filename \EFI\BOOT\BOOTX64.EFI`,
+// the removable-media loader every UEFI firmware knows. TestFleetBoot builds
+// one image for both with host tools only: a 64 MiB FAT16 file system with
+// SYSLINUX in its boot sector and systemd-boot as \EFI\BOOT\BOOTX64.EFI
+// (mkfs.vfat, syslinux --install, mcopy), a Debian kernel, and a busybox
+// initramfs with open-iscsi's iscsistart and the iscsi_tcp, iscsi_ibft and
+// crc32c_generic modules (iscsi_tcp's connection setup fails with ENOMEM without
+// a crc32c implementation). Three QEMU machines, two BIOS and one UEFI, boot it
+// at once through DHCP, iPXE, their scripts and sanboot with CHAP; each writes a
+// file naming its MAC, reboots and finds only its own file; the base's SHA-256
+// is unchanged.
 //
 // A BIOS iSCSI disk must be at least one 255×63 cylinder (7.8 MiB): iPXE's
 // INT 13h emulation cannot read the boot sector of a smaller one.

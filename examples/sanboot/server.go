@@ -139,7 +139,7 @@ type renderer struct{ s *server }
 // RenderScript implements ipxescript.Renderer.
 func (r renderer) RenderScript(_ context.Context, m *ipxescript.Machine) (*ipxescript.Script, error) {
 	r.s.log.Info("script", "mac", m.MAC.String(), "target", targetName(m.MAC), "remote", m.RemoteAddr)
-	return machineScript(m.MAC, r.s.addr.String(), r.s.iscsiPort, r.s.cfg.CHAP), nil
+	return machineScript(m.MAC, r.s.addr.String(), r.s.iscsiPort, r.s.cfg.CHAP, m.UEFI()), nil
 }
 
 // asRoot is how the server is run with the privileges it needs.

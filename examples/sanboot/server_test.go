@@ -61,8 +61,13 @@ func TestHTTPScript(t *testing.T) {
 
 	code, body = get("/boot.ipxe?mac=52:54:00:12:34:56&buildarch=i386&platform=pcbios")
 	require.Equal(t, 200, code, body)
-	assert.Equal(t, machineScript(mac1, "192.0.2.1", 3261, nil).String(), body)
+	assert.Equal(t, machineScript(mac1, "192.0.2.1", 3261, nil, false).String(), body)
 	assert.True(t, strings.Contains(body, "sanboot iscsi:192.0.2.1::3261::"+targetName(mac1)), body)
+	// The identity iPXE sends on UEFI (platform=efi) names the EFI loader.
+	code, body = get("/boot.ipxe?mac=52:54:00:12:34:56&buildarch=x86_64&platform=efi")
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, machineScript(mac1, "192.0.2.1", 3261, nil, true).String(), body)
+	assert.Contains(t, body, `sanboot --filename=\EFI\BOOT\BOOTX64.EFI iscsi:`)
 
 	code, _ = get("/ipxe/undionly.kpxe")
 	assert.Equal(t, 200, code)
