@@ -51,7 +51,7 @@ func TestRunAlternatesAndRatios(t *testing.T) {
 			if subject == "peer" && round == 2 {
 				return Sample{}, errors.New("boom")
 			}
-			return Sample{Values: map[string]float64{"rate": values[subject][round-1]}, Failures: 1}, nil
+			return Sample{Values: map[string]float64{"rate": values[subject][round-1]}, Failures: 1, Note: "timeout=1 | x"}, nil
 		},
 	}
 	rep := Run(context.Background(), []Workload{w}, Options{Rounds: 3})
@@ -71,6 +71,7 @@ func TestRunAlternatesAndRatios(t *testing.T) {
 	require.NoError(t, rep.Markdown(&md))
 	assert.Contains(t, md.String(), "| fake work | **ours** | ↑ rate 20.0 op/s | 3 |")
 	assert.Contains(t, md.String(), "4.00×")
+	assert.Contains(t, md.String(), "note: timeout=1 / x", "failure reasons reach the table, without breaking it")
 	assert.Contains(t, md.String(), "skipped: no-such-program-xyz not installed (Debian package nothing)")
 	var js bytes.Buffer
 	require.NoError(t, rep.JSON(&js))

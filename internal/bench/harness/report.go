@@ -73,6 +73,9 @@ func (r *Report) Markdown(w io.Writer) error {
 			if len(res.Samples) == 0 {
 				ms = []string{"no successful round"}
 			}
+			if note := firstNote(res.Samples); note != "" {
+				ms = append(ms, "note: "+strings.ReplaceAll(note, "|", "/"))
+			}
 			if len(res.Errors) > 0 {
 				ms = append(ms, fmt.Sprintf("%d failed rounds: %s", len(res.Errors), strings.ReplaceAll(firstLine(res.Errors[0]), "|", "/")))
 			}
@@ -89,6 +92,17 @@ func (r *Report) Markdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// firstNote is the note of the first sample that has one (failure reasons,
+// a peer's summary), shortened for a table cell.
+func firstNote(ss []Sample) string {
+	for _, s := range ss {
+		if s.Note != "" {
+			return firstLine(s.Note)
+		}
+	}
+	return ""
 }
 
 func firstLine(s string) string {
