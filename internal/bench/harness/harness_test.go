@@ -69,7 +69,7 @@ func TestRunAlternatesAndRatios(t *testing.T) {
 
 	var md bytes.Buffer
 	require.NoError(t, rep.Markdown(&md))
-	assert.Contains(t, md.String(), "| fake work | **ours** | ↑ rate 20.0 op/s | 3 |")
+	assert.Contains(t, md.String(), "| fake work | **ours** | ↑ rate 20.0 op/s; note: timeout=1 / x | 3 |")
 	assert.Contains(t, md.String(), "4.00×")
 	assert.Contains(t, md.String(), "note: timeout=1 / x", "failure reasons reach the table, without breaking it")
 	assert.Contains(t, md.String(), "skipped: no-such-program-xyz not installed (Debian package nothing)")
