@@ -82,24 +82,7 @@ func bootDir(t *testing.T, serverURL string, guests []guest) string {
 // startMinimal runs the minimal command in host h's namespace.
 func startMinimal(t *testing.T, h *lab.Host, args ...string) *lab.Process {
 	t.Helper()
-	t.Setenv(mainEnv, "1")
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	p := h.Start(t, exe, append([]string{"-iface", h.Iface, "-addr", h.IP().String()}, args...)...)
-	// Wait until it listens, or fail with its output.
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(p.Output(), "msg=serving") {
-		select {
-		case <-p.Done():
-			t.Fatalf("minimal exited:\n%s", p.Output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("minimal did not start in 30s:\n%s", p.Output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return p
+	return h.StartMain(t, mainEnv, "msg=serving", append([]string{"-iface", h.Iface, "-addr", h.IP().String()}, args...)...)
 }
 
 // bootAll starts every guest at once and waits for each one's marker.
@@ -120,17 +103,9 @@ func bootAll(t *testing.T, n *lab.Net, guests []guest) {
 	for i, g := range guests {
 		want := fmt.Sprintf("NETBOOT-MARKER who=%s mac=%s", g.word, g.mac)
 		_, err := vms[i].WaitFor(ctx, want)
-		require.NoError(t, err, "%s never printed %q; serial console:\n%s", g.name, want, tail(vms[i].Output(), 60))
+		require.NoError(t, err, "%s never printed %q; serial console:\n%s", g.name, want, lab.Tail(vms[i].Output(), 60))
 		t.Logf("%s (%s): power-on to marker %v", g.name, g.fw, time.Since(start).Round(100*time.Millisecond))
 	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func requireLab(t *testing.T) {

@@ -139,16 +139,8 @@ func waitLine(t *testing.T, vm *lab.VM, re string, timeout time.Duration) string
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	m, err := vm.WaitForLine(ctx, regexp.MustCompile(re))
-	require.NoError(t, err, "waiting for %s; serial console:\n%s", re, tailLines(vm.Output(), 60))
+	require.NoError(t, err, "waiting for %s; serial console:\n%s", re, lab.Tail(vm.Output(), 60))
 	return strings.TrimSpace(m[0])
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // TestLabBoot is the pool end to end on a network-namespace LAN: dnsmasq owns
@@ -216,25 +208,12 @@ func TestLabBoot(t *testing.T) {
 		"--dhcp-authoritative", "--no-ping", "--leasefile-ro", "--pid-file=", "--log-dhcp", "--log-facility=-", "--user=root")
 
 	srvURL := "http://" + n.Server.IP().String() + ":8080"
-	t.Setenv(mainEnv, "1")
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	pool := n.Server.Start(t, exe, "-images", images, "-state", statePath, "-password-file", pw,
+	pool := n.Server.StartMain(t, mainEnv, "msg=serving", "-images", images, "-state", statePath, "-password-file", pw,
 		"-url", srvURL, "-http", ":8080", "-dhcp", "proxy", "-iface", n.Server.Iface, "-addr", n.Server.IP().String(),
 		"-ipxe", lab.IPXEDir, "-iscsi", ":3260", "-overlays", overlays, "-chap-file", chap, "-wait", "3s")
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(pool.Output(), "msg=serving") {
-		select {
-		case <-pool.Done():
-			t.Fatalf("pool exited:\n%s", pool.Output())
-		default:
-		}
-		require.True(t, time.Now().Before(deadline), "pool did not start in 30s:\n%s", pool.Output())
-		time.Sleep(100 * time.Millisecond)
-	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("pool output:\n%s", tailLines(pool.Output(), 80))
+			t.Logf("pool output:\n%s", lab.Tail(pool.Output(), 80))
 		}
 	})
 

@@ -99,23 +99,7 @@ func sha256File(t *testing.T, path string) string {
 // startSanboot runs the sanboot command in host h's namespace.
 func startSanboot(t *testing.T, h *lab.Host, args ...string) *lab.Process {
 	t.Helper()
-	t.Setenv(mainEnv, "1")
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	p := h.Start(t, exe, append([]string{"-iface", h.Iface, "-addr", h.IP().String()}, args...)...)
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(p.Output(), "msg=serving") {
-		select {
-		case <-p.Done():
-			t.Fatalf("sanboot exited:\n%s", p.Output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sanboot did not start in 30s:\n%s", p.Output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return p
+	return h.StartMain(t, mainEnv, "msg=serving", append([]string{"-iface", h.Iface, "-addr", h.IP().String()}, args...)...)
 }
 
 // bootRound boots every machine at once (BIOS, e1000 with QEMU's iPXE ROM) and
@@ -168,9 +152,9 @@ func bootRound(t *testing.T, n *lab.Net, round string, macs []net.HardwareAddr) 
 	}
 	wg.Wait()
 	for i := range macs {
-		require.NoError(t, errs[i], "%s: %s never printed its SANBOOT markers; serial console:\n%s", round, macs[i], tail(vms[i].Output(), 80))
+		require.NoError(t, errs[i], "%s: %s never printed its SANBOOT markers; serial console:\n%s", round, macs[i], lab.Tail(vms[i].Output(), 80))
 		require.True(t, strings.HasPrefix(got[i][0], "SANBOOT-FIRST") && strings.HasPrefix(got[i][1], "SANBOOT-SECOND"),
-			"%s: %s printed %q; serial console:\n%s", round, macs[i], got[i], tail(vms[i].Output(), 80))
+			"%s: %s printed %q; serial console:\n%s", round, macs[i], got[i], lab.Tail(vms[i].Output(), 80))
 	}
 	for i, mac := range macs {
 		if mac.String() == uefiMAC.String() {
@@ -182,14 +166,6 @@ func bootRound(t *testing.T, n *lab.Net, round string, macs []net.HardwareAddr) 
 	}
 	t.Logf("%s: %d machines power-on to second boot's marker in %v", round, len(macs), time.Since(start).Round(100*time.Millisecond))
 	return got
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // TestFleetBoot is the end-to-end test: three machines, two BIOS and one

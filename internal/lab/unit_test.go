@@ -239,3 +239,8 @@ func TestAddBinaryBringsLibraries(t *testing.T) {
 	_, err = rd.AddBinary("no-such-binary-here")
 	assert.Error(t, err)
 }
+
+func TestTail(t *testing.T) {
+	assert.Equal(t, "c\nd", lab.Tail("a\nb\nc\nd", 2))
+	assert.Equal(t, "a\nb", lab.Tail("a\nb", 5))
+}
