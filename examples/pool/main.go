@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -52,11 +53,12 @@ type config struct {
 	MaxMachines  int
 	Wait         time.Duration // waiting screen's delay
 
-	ISCSI     string // iSCSI listen address, or "off"
-	ISCSIHost string // host machines reach the target at
-	Overlays  string // overlays directory
-	CHAPFile  string // file holding USER:SECRET
-	SAN       SANConfig
+	ISCSI      string // iSCSI listen address, or "off"
+	ISCSIHost  string // host machines reach the target at
+	Overlays   string // overlays directory
+	CHAPFile   string // file holding USER:SECRET
+	MaxOverlay string // -max-overlay: each overlay's size cap, e.g. 8G
+	SAN        SANConfig
 }
 
 const usageText = `pool: a network-boot server for a pool of diskless machines, with a web page
@@ -93,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.ISCSIHost, "iscsi-host", "", "host (address or name) machines reach the iSCSI target at (default: the host of -url)")
 	fs.StringVar(&c.Overlays, "overlays", "overlays", "directory of the machines' copy-on-write overlays of base images, OVERLAYS/IMAGE/MAC.cow (never deleted by the pool)")
 	fs.StringVar(&c.CHAPFile, "chap-file", "", "file holding USER:SECRET that every machine must prove with CHAP to reach its disk (the secret 12 to 16 bytes; default: no CHAP)")
+	fs.StringVar(&c.MaxOverlay, "max-overlay", "0", "cap on each machine's overlay file, in bytes or with K, M, G, T (powers of 1024), e.g. 8G; a machine whose overlay is full gets write errors, reads keep working (0: no cap)")
 	fs.DurationVar(&c.Wait, "wait", waitDelay, "how long a machine without an image waits before asking again (1s to 10m)")
 	fs.BoolVar(&c.Verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
@@ -157,8 +160,29 @@ func (c *config) sanFlags(u *url.URL) error {
 	if c.Overlays == "" {
 		return errors.New("-overlays: want a directory (or -iscsi off)")
 	}
-	c.SAN = SANConfig{Overlays: c.Overlays, Host: host, Port: uint16(p)}
+	max, err := parseSize(c.MaxOverlay)
+	if err != nil {
+		return fmt.Errorf("-max-overlay %q: %w", c.MaxOverlay, err)
+	}
+	c.SAN = SANConfig{Overlays: c.Overlays, Host: host, Port: uint16(p), MaxOverlay: max}
 	return nil
+}
+
+// parseSize reads a byte count: digits with an optional K, M, G or T suffix
+// (powers of 1024, an optional trailing B or iB).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
+	shift := 0
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
+			shift, t = 10*(i+1), t[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v < 0 || (shift > 0 && v > math.MaxInt64>>shift) {
+		return 0, errors.New("want a byte count such as 8G, 512M or 0")
+	}
+	return v << shift, nil
 }
 
 // readCHAP reads -chap-file: one line USER:SECRET.

@@ -31,6 +31,18 @@ func TestParseFlags(t *testing.T) {
 	c, err = parseFlags(append(base, "-iscsi", "127.0.0.1:3261", "-iscsi-host", "san.example", "-overlays", "/srv/ov"), io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, SANConfig{Overlays: "/srv/ov", Host: "san.example", Port: 3261}, c.SAN)
+	c, err = parseFlags(append(base, "-max-overlay", "8G"), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, int64(8<<30), c.SAN.MaxOverlay)
+	for in, want := range map[string]int64{"0": 0, "4096": 4096, "512M": 512 << 20, "2GiB": 2 << 30, "1t": 1 << 40, "3k": 3 << 10} {
+		got, err := parseSize(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "-1", "8X", "G", "1.5G", "9999999999T"} {
+		_, err := parseSize(in)
+		assert.Error(t, err, in)
+	}
 	c, err = parseFlags(append(base, "-iscsi", "off"), io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, SANConfig{}, c.SAN)
@@ -53,6 +65,7 @@ func TestParseFlags(t *testing.T) {
 		"iscsi port 0":     {append(base, "-iscsi", ":0"), "-iscsi"},
 		"iscsi ipv6 host":  {append(base, "-iscsi-host", "fe80::1"), "-iscsi-host"},
 		"no overlays":      {append(base, "-overlays", ""), "-overlays"},
+		"bad overlay cap":  {append(base, "-max-overlay", "lots"), "-max-overlay"},
 		"wait too short":   {append(base, "-wait", "100ms"), "-wait"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
