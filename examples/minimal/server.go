@@ -156,18 +156,10 @@ func (l *bootServer) run(ctx context.Context) error {
 		p := &dhcpboot.ProxyServer{Interface: l.ifc.Name, Addr: l.addr, Policy: pol, Logger: l.log}
 		g.Go("proxyDHCP", p, func() error { return dhcpErr(l.ifc.Name, p.ListenAndServe()) })
 	case "lab":
-		first, last, err := netconf.ParseRange(l.cfg.Range)
-		s := &dhcpboot.Server{
-			Interface: l.ifc.Name, Addr: l.addr, Subnet: netconf.Subnet(l.ifc, l.addr),
-			RangeStart: first, RangeEnd: last, Policy: pol, Logger: l.log,
-			LeaseFile: l.cfg.Leases,
-		}
-		switch {
-		case err != nil:
+		s, err := netconf.LabDHCP(l.ifc, l.addr, l.cfg.Range, l.cfg.Leases, pol, l.log)
+		if err != nil {
 			g.Fail(err)
-		case !s.Subnet.Contains(first) || !s.Subnet.Contains(last):
-			g.Fail(fmt.Errorf("-range %s is outside %s's subnet %s", l.cfg.Range, l.ifc.Name, s.Subnet))
-		default:
+		} else {
 			g.Go("DHCP", s, func() error { return dhcpErr(l.ifc.Name, s.ListenAndServe()) })
 		}
 	}

@@ -188,18 +188,10 @@ func (s *server) run(ctx context.Context) error {
 		p := &dhcpboot.ProxyServer{Interface: s.ifc.Name, Addr: s.addr, Policy: s.policy(), Logger: s.log}
 		g.Go("proxyDHCP", p, func() error { return dhcpErr(s.ifc.Name, p.ListenAndServe()) })
 	case "lab":
-		first, last, err := netconf.ParseRange(s.cfg.Range)
-		d := &dhcpboot.Server{
-			Interface: s.ifc.Name, Addr: s.addr, Subnet: netconf.Subnet(s.ifc, s.addr),
-			RangeStart: first, RangeEnd: last, Policy: s.policy(), Logger: s.log,
-			LeaseFile: s.cfg.Leases,
-		}
-		switch {
-		case err != nil:
+		d, err := netconf.LabDHCP(s.ifc, s.addr, s.cfg.Range, s.cfg.Leases, s.policy(), s.log)
+		if err != nil {
 			g.Fail(err)
-		case !d.Subnet.Contains(first) || !d.Subnet.Contains(last):
-			g.Fail(fmt.Errorf("-range %s is outside %s's subnet %s", s.cfg.Range, s.ifc.Name, d.Subnet))
-		default:
+		} else {
 			g.Go("DHCP", d, func() error { return dhcpErr(s.ifc.Name, d.ListenAndServe()) })
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -148,4 +149,22 @@ func TestLogHTTPKeepsSendfile(t *testing.T) {
 	assert.Equal(t, "initrd bytes", rec.Body.String())
 	assert.True(t, unwrapped)
 	assert.Contains(t, buf.String(), "path=/initrd status=200 bytes=12")
+}
+
+func TestLabDHCP(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skip("no loopback interface")
+	}
+	addr := netip.MustParseAddr("127.0.0.1")
+	s, err := LabDHCP(lo, addr, "127.0.0.10-127.0.0.20", "/x/leases", nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, netip.MustParseAddr("127.0.0.10"), s.RangeStart)
+	assert.Equal(t, netip.MustParseAddr("127.0.0.20"), s.RangeEnd)
+	assert.Equal(t, "/x/leases", s.LeaseFile)
+	assert.True(t, s.Subnet.Contains(addr))
+	_, err = LabDHCP(lo, addr, "10.9.0.1-10.9.0.9", "", nil, nil)
+	assert.ErrorContains(t, err, "outside lo's subnet")
+	_, err = LabDHCP(lo, addr, "nonsense", "", nil, nil)
+	assert.Error(t, err)
 }
