@@ -34,11 +34,6 @@ import (
 	"github.com/netbootkit/netboot/internal/lab"
 )
 
-// systemdBoot is the EFI boot manager the ESP carries as its removable-media
-// loader (Debian package systemd-boot-efi; installing it changes no boot
-// configuration of the host).
-const systemdBoot = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
-
 // uefiGuestInit is the initramfs /init body: find the disk the way a
 // diskless system does (iBFT → iscsistart), check the token, write a file.
 const uefiGuestInit = `
@@ -84,7 +79,7 @@ func buildUEFIDisk(t *testing.T, vmlinuz, initrd, token string) string {
 	for _, c := range [][]string{
 		{"mkfs.vfat", "-F", "32", "-n", "NETBOOTESP", "-C", part, fmt.Sprint(espSectors / 2)},
 		{"mmd", "-i", part, "::/EFI", "::/EFI/BOOT", "::/loader", "::/loader/entries"},
-		{"mcopy", "-i", part, systemdBoot, "::/EFI/BOOT/BOOTX64.EFI"},
+		{"mcopy", "-i", part, lab.SystemdBootEFI, "::/EFI/BOOT/BOOTX64.EFI"},
 		{"mcopy", "-i", part, filepath.Join(dir, "loader.conf"), "::/loader/loader.conf"},
 		{"mcopy", "-i", part, filepath.Join(dir, "entry.conf"), "::/loader/entries/netboot.conf"},
 		{"mcopy", "-i", part, filepath.Join(dir, "token.txt"), "::/TOKEN.TXT"},
@@ -127,13 +122,8 @@ func TestIPXEUEFISanboot(t *testing.T) {
 		t.Skip("boots QEMU")
 	}
 	nbp := filepath.Join(lab.IPXEDir, "snponly.efi")
-	lab.Require(t, "qemu-system-x86_64", "dnsmasq", "mkfs.vfat", "mcopy", "mmd", nbp, lab.OVMFCode, systemdBoot)
-	iscsistart := ""
-	for _, p := range []string{"/usr/sbin/iscsistart", "/sbin/iscsistart"} {
-		if _, err := os.Stat(p); err == nil {
-			iscsistart = p
-		}
-	}
+	lab.Require(t, "qemu-system-x86_64", "dnsmasq", "mkfs.vfat", "mcopy", "mmd", nbp, lab.OVMFCode, lab.SystemdBootEFI)
+	iscsistart := lab.ISCSIStartPath()
 	if iscsistart == "" {
 		t.Skip("iscsistart not installed (Debian package open-iscsi)")
 	}
